@@ -1,0 +1,225 @@
+"""Load course_config.py into a validated, read-only CourseConfig."""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.util
+import os
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+# Repository root: the folder holding course_config.py. COURSE_ROOT overrides it
+# (used by the Gradescope bundle, which unpacks the repository elsewhere).
+REPO_ROOT = Path(os.environ.get("COURSE_ROOT", Path(__file__).resolve().parent.parent))
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+class ConfigError(ValueError):
+    """course_config.py is missing a setting or holds an invalid value."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits applied to each submission's worker."""
+
+    check_timeout_s: float
+    submission_timeout_s: float
+    threshold_timeout_s: float
+    memory_limit_mb: int
+    max_processes: int
+    max_file_size_mb: int
+    max_output_bytes: int
+    max_notebook_bytes: int
+    max_cells: int
+    worker_threads: int
+
+
+@dataclass(frozen=True)
+class ThresholdSettings:
+    """The grader-run training behind the perplexity threshold check."""
+
+    steps: int
+    embed: int
+    hidden: int
+    batch: int
+    seq_len: int
+    lr: float
+    calibration_seeds: tuple[int, ...]
+    margin: float
+    suspicious_perplexity: float
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    """Every course setting, validated; frozen so no code can change it."""
+
+    path: Path
+    course_id: str
+    assignment: str
+    notebook: str
+    duedate: _dt.datetime
+    timezone: str
+    corpus_path: Path | None
+    heldout_fraction: float
+    seed: int
+    points: Mapping[str, int]
+    manual_points: int
+    hidden_check_visibility: str
+    threshold: ThresholdSettings
+    limits: Limits
+    nbgrader: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def source_notebook(self) -> Path:
+        return self.root / "source" / self.assignment / self.notebook
+
+    @property
+    def release_notebook(self) -> Path:
+        return self.root / "release" / self.assignment / self.notebook
+
+    @property
+    def autograder_dir(self) -> Path:
+        return self.root / "autograder" / self.assignment
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.autograder_dir / "calibration.json"
+
+    @property
+    def autograded_points(self) -> int:
+        return sum(self.points.values())
+
+    def apply_to_nbgrader(self, c: Any) -> None:
+        """Copy the nbgrader settings onto a traitlets config object ``c``."""
+        c.CourseDirectory.course_id = self.course_id
+        c.CourseDirectory.root = str(self.root)
+        for dotted, value in self.nbgrader.items():
+            section, name = dotted.split(".", 1)
+            setattr(getattr(c, section), name, value)
+        c.Exchange.timezone = self.timezone
+
+
+def _require(module: types.ModuleType, name: str, kind: type | tuple[type, ...]) -> Any:
+    if not hasattr(module, name):
+        raise ConfigError(f"course_config.py: {name} is missing; add it (see the README).")
+    value = getattr(module, name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        names = " or ".join(k.__name__ for k in _as_tuple(kind))
+        raise ConfigError(f"course_config.py: {name} must be {names}, got {value!r}.")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _positive(name: str, value: float) -> float:
+    if value <= 0:
+        raise ConfigError(f"course_config.py: {name} must be positive, got {value!r}.")
+    return value
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
+    """Read and validate a course_config.py.
+
+    Args:
+        path: the file; default ``$COURSE_CONFIG`` or ``<repo>/course_config.py``.
+
+    Returns:
+        A frozen CourseConfig. Raises ConfigError with an actionable message.
+    """
+    path = Path(path or os.environ.get("COURSE_CONFIG") or REPO_ROOT / "course_config.py").resolve()
+    if not path.is_file():
+        raise ConfigError(f"No course configuration at {path}: create it or pass --config.")
+    spec = importlib.util.spec_from_file_location("_course_config", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a syntax error in the instructor's file
+        raise ConfigError(f"{path} could not be read: {type(exc).__name__}: {exc}") from exc
+
+    m = module
+    number = (int, float)
+    try:
+        duedate = _dt.datetime.fromisoformat(_require(m, "DUEDATE", str))
+    except ValueError as exc:
+        raise ConfigError(f"course_config.py: DUEDATE must be ISO 8601 ({exc}).") from exc
+    if duedate.tzinfo is None:
+        raise ConfigError("course_config.py: DUEDATE needs a UTC offset, e.g. 2026-12-18T23:59:00+01:00.")
+
+    corpus = _require(m, "CORPUS_PATH", (str, type(None)))
+    corpus_path = None
+    if corpus is not None:
+        corpus_path = Path(corpus)
+        if not corpus_path.is_absolute():
+            corpus_path = path.parent / corpus_path
+
+    heldout = float(_require(m, "HELDOUT_FRACTION", number))
+    if not 0.0 < heldout < 0.5:
+        raise ConfigError(f"course_config.py: HELDOUT_FRACTION must lie in (0, 0.5), got {heldout}.")
+
+    points = dict(_require(m, "POINTS", dict))
+    for key, value in points.items():
+        if not isinstance(key, str) or not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"course_config.py: POINTS[{key!r}] must be a non-negative int, got {value!r}.")
+
+    visibility = _require(m, "HIDDEN_CHECK_VISIBILITY", str)
+    if visibility not in VISIBILITIES:
+        raise ConfigError(f"course_config.py: HIDDEN_CHECK_VISIBILITY must be one of {VISIBILITIES}, got {visibility!r}.")
+
+    seeds = tuple(_require(m, "CALIBRATION_SEEDS", (tuple, list)))
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ConfigError("course_config.py: CALIBRATION_SEEDS must be a non-empty tuple of ints.")
+
+    threshold = ThresholdSettings(
+        steps=int(_positive("THRESHOLD_STEPS", _require(m, "THRESHOLD_STEPS", int))),
+        embed=int(_positive("THRESHOLD_EMBED", _require(m, "THRESHOLD_EMBED", int))),
+        hidden=int(_positive("THRESHOLD_HIDDEN", _require(m, "THRESHOLD_HIDDEN", int))),
+        batch=int(_positive("THRESHOLD_BATCH", _require(m, "THRESHOLD_BATCH", int))),
+        seq_len=int(_positive("THRESHOLD_SEQ_LEN", _require(m, "THRESHOLD_SEQ_LEN", int))),
+        lr=float(_positive("THRESHOLD_LR", _require(m, "THRESHOLD_LR", number))),
+        calibration_seeds=seeds,
+        margin=float(_positive("CALIBRATION_MARGIN", _require(m, "CALIBRATION_MARGIN", number))),
+        suspicious_perplexity=float(_positive("SUSPICIOUS_PERPLEXITY", _require(m, "SUSPICIOUS_PERPLEXITY", number))),
+    )
+    limits = Limits(
+        check_timeout_s=float(_positive("CHECK_TIMEOUT_S", _require(m, "CHECK_TIMEOUT_S", number))),
+        submission_timeout_s=float(_positive("SUBMISSION_TIMEOUT_S", _require(m, "SUBMISSION_TIMEOUT_S", number))),
+        threshold_timeout_s=float(_positive("THRESHOLD_TIMEOUT_S", _require(m, "THRESHOLD_TIMEOUT_S", number))),
+        memory_limit_mb=int(_positive("MEMORY_LIMIT_MB", _require(m, "MEMORY_LIMIT_MB", int))),
+        max_processes=int(_positive("MAX_PROCESSES", _require(m, "MAX_PROCESSES", int))),
+        max_file_size_mb=int(_positive("MAX_FILE_SIZE_MB", _require(m, "MAX_FILE_SIZE_MB", int))),
+        max_output_bytes=int(_positive("MAX_OUTPUT_BYTES", _require(m, "MAX_OUTPUT_BYTES", int))),
+        max_notebook_bytes=int(_positive("MAX_NOTEBOOK_BYTES", _require(m, "MAX_NOTEBOOK_BYTES", int))),
+        max_cells=int(_positive("MAX_CELLS", _require(m, "MAX_CELLS", int))),
+        worker_threads=int(_positive("WORKER_THREADS", _require(m, "WORKER_THREADS", int))),
+    )
+    nbgrader = dict(_require(m, "NBGRADER", dict))
+    for key in nbgrader:
+        if not isinstance(key, str) or key.count(".") != 1:
+            raise ConfigError(f"course_config.py: NBGRADER keys look like 'Class.trait', got {key!r}.")
+
+    return CourseConfig(
+        path=path,
+        course_id=_require(m, "COURSE_ID", str),
+        assignment=_require(m, "ASSIGNMENT", str),
+        notebook=_require(m, "NOTEBOOK", str),
+        duedate=duedate,
+        timezone=_require(m, "TIMEZONE", str),
+        corpus_path=corpus_path,
+        heldout_fraction=heldout,
+        seed=_require(m, "SEED", int),
+        points=types.MappingProxyType(points),
+        manual_points=_require(m, "MANUAL_POINTS", int),
+        hidden_check_visibility=visibility,
+        threshold=threshold,
+        limits=limits,
+        nbgrader=types.MappingProxyType(nbgrader),
+    )
