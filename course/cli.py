@@ -1,0 +1,136 @@
+"""The `course` command: a thin layer over the library's functions."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course.config import ConfigError, load_config
+
+
+class UserError(Exception):
+    """A mistake in how the command was called; printed without a traceback."""
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from course.release import main_release
+
+    return main_release(check=args.check)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from course.grading_cli import run_grade
+
+    return run_grade(
+        paths=[Path(p) for p in args.paths],
+        out=Path(args.out),
+        jobs=args.jobs,
+        resume=args.resume,
+        require_isolation=args.require_isolation,
+        threshold=not args.no_threshold,
+        config_path=args.config,
+    )
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from course.calibrate import main_calibrate
+
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+    return main_calibrate(seeds=seeds, steps=args.steps, out=Path(args.out) if args.out else None)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from course.report import main_report
+
+    return main_report(Path(args.dir), out=Path(args.out) if args.out else None)
+
+
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from course.gradescope import main_gradescope
+
+    return main_gradescope(Path(args.out))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from course.nbgrader_export import main_export
+
+    return main_export(Path(args.dir), course_dir=Path(args.course_dir) if args.course_dir else None)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from course.selfcheck import main_check
+
+    return main_check(Path(args.notebook))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from course.demo import main_demo
+
+    return main_demo(Path(args.out), jobs=args.jobs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description="DLAI RNN lab: release, grade, calibrate, report.")
+    parser.add_argument("--config", default=None, help="course_config.py to use (default: the repository's)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("release", help="regenerate release/ from source/ through nbgrader and verify it")
+    p.add_argument("--check", action="store_true", help="only check that the committed release is up to date")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("grade", help="grade submitted notebooks into results.json, feedback.md and a gradebook")
+    p.add_argument("paths", nargs="+", help="submitted .ipynb files or folders (nbgrader's submitted/ layout too)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--resume", action="store_true", help="keep results already in --out for unchanged submissions")
+    p.add_argument("--require-isolation", action="store_true", help="refuse to grade below full (bubblewrap) isolation")
+    p.add_argument("--no-threshold", action="store_true", help="skip the grader-run training (its check then fails)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("calibrate", help="measure the reference solution and write the perplexity threshold")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: CALIBRATION_SEEDS)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: THRESHOLD_STEPS)")
+    p.add_argument("--out", default=None, help="where to write calibration.json (default: autograder/<assignment>/)")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("report", help="cohort report (HTML and PNG plots) of a grading output folder")
+    p.add_argument("dir", help="a `course grade --out` folder")
+    p.add_argument("--out", default=None, help="report folder (default: DIR/report)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("gradescope", help="build the Gradescope autograder bundle")
+    p.add_argument("--out", default="autograder.zip", help="zip file to write")
+    p.set_defaults(func=cmd_gradescope)
+
+    p = sub.add_parser("export", help="write autograded scores into nbgrader's gradebook")
+    p.add_argument("dir", help="a `course grade --out` folder")
+    p.add_argument("--nbgrader", action="store_true", default=True, help="target nbgrader's gradebook (the default)")
+    p.add_argument("--course-dir", default=None, help="nbgrader course directory (default: the repository)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("check", help="student self-check: is this notebook gradable?")
+    p.add_argument("notebook", help="your lab_rnn.ipynb")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("demo", help="release, then grade the bundled example submissions and summarise")
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default 2)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.config:
+        import os
+
+        os.environ["COURSE_CONFIG"] = str(Path(args.config).resolve())
+    try:
+        load_config()  # fail early, with a clear message, on a broken configuration
+        return int(args.func(args) or 0)
+    except (ConfigError, UserError) as exc:
+        print(f"course {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; results written so far are kept (rerun with --resume)", file=sys.stderr)
+        return 130
