@@ -1,0 +1,50 @@
+"""`course demo`: regenerate the release, then grade the bundled example submissions."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+
+from course.config import load_config
+
+EXAMPLES_DIR = "examples"  # extra example submissions shipped with the repository
+
+
+def example_submissions(dest: Path) -> list[Path]:
+    """Copy the solution, the untouched release and the bundled examples under stable names.
+
+    Returns:
+        The copied notebook paths (the ids graded are their stems).
+    """
+    cfg = load_config()
+    dest.mkdir(parents=True, exist_ok=True)
+    pairs = [(cfg.source_notebook, "solution.ipynb"), (cfg.release_notebook, "untouched-release.ipynb")]
+    pairs += [(p, p.name) for p in sorted((cfg.root / EXAMPLES_DIR).glob("*.ipynb"))]
+    copied = []
+    for src, name in pairs:
+        shutil.copyfile(src, dest / name)
+        copied.append(dest / name)
+    return copied
+
+
+def main_demo(out: Path, jobs: int = 2) -> int:
+    """Release, then grade the examples into ``out`` and print the summary table."""
+    from course.grading_cli import run_grade
+    from course.release import main_release
+
+    console = Console()
+    console.rule("1. release: source/ -> release/ through nbgrader")
+    code = main_release(check=False)
+    if code != 0:
+        return code
+    console.rule("2. grade the example submissions")
+    if out.exists():
+        shutil.rmtree(out)
+    subs = example_submissions(out / "submissions")
+    console.print("submissions: " + ", ".join(p.stem for p in subs))
+    code = run_grade([out / "submissions"], out / "graded", jobs=jobs, console=console)
+    console.rule("3. what to look at")
+    console.print(f"per-student feedback: {out / 'graded' / 'solution' / 'feedback.md'}")
+    console.print(f"gradebook: {out / 'graded' / 'gradebook.csv'}")
+    return code
