@@ -1,0 +1,75 @@
+"""results.json follows Gradescope's schema; feedback and gradebook are built from it alone."""
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from course.assemble import Assembly
+from course.config import load_config
+from course.grade import Context, Options, State
+from course.results import GRADEBOOK_COLUMNS, build_results, feedback_markdown, write_gradebook, write_submission
+from course.submission import Submission
+
+
+def make_state(tmp_path: Path, checks, rejected=None) -> State:
+    cfg = load_config()
+    ctx = Context(cfg=cfg, lab=SimpleNamespace(checks_dir=tmp_path), corpus=None, options=Options(),
+                  isolation_name="bwrap", out_dir=tmp_path / "out")
+    sub = Submission("alice", tmp_path / "alice.ipynb", "alice", "2026-12-01 10:00:00")
+    st = State(sub=sub, ctx=ctx, work=tmp_path, rejected=rejected, checks=checks)
+    st.assembly = Assembly(notes=["No answer cell for `decode` was found"])
+    st.threshold = {"perplexity": 4.61, "suspicious": False, "steps_taken": 500}
+    return st
+
+
+CHECKS = [
+    {"name": "MyRNN matches nn.RNN", "points": 4.0, "tags": ["MyRNN"], "visibility": None, "passed": True, "message": ""},
+    {"name": "decode round trip", "points": 2.0, "tags": ["decode", "encode"], "visibility": "visible",
+     "passed": False, "message": "decode(encode(s)) should give s back"},
+]
+
+
+def test_results_follow_the_gradescope_schema(tmp_path):
+    results = build_results(make_state(tmp_path, CHECKS))
+    assert results["score"] == 4.0
+    assert set(results) >= {"score", "execution_time", "output", "tests", "visibility", "stdout_visibility"}
+    first, second = results["tests"]
+    assert first == {"name": "MyRNN matches nn.RNN", "number": "1", "score": 4.0, "max_score": 4.0,
+                     "status": "passed", "output": "Passed.", "visibility": "after_due_date", "tags": ["MyRNN"]}
+    assert second["status"] == "failed" and second["score"] == 0.0 and second["visibility"] == "visible"
+    assert "decode" in results["output"] and "graded by hand" in results["output"]
+    assert results["extra_data"]["isolation"] == "bwrap" and results["extra_data"]["perplexity"] == 4.61
+
+
+def test_a_rejected_file_scores_zero_with_its_reason(tmp_path):
+    results = build_results(make_state(tmp_path, [], rejected="The file is not UTF-8 text."))
+    assert results["score"] == 0 and results["tests"] == []
+    assert results["output"].startswith("The file is not UTF-8 text.")
+    assert results["extra_data"]["status"] == "rejected"
+
+
+def test_feedback_lists_what_to_fix(tmp_path):
+    results = build_results(make_state(tmp_path, CHECKS))
+    text = feedback_markdown(results, "hello from the student\n")
+    assert "**Autograded score: 4 / 100**" in text
+    assert "| `decode` | 0 / 2 | 0 / 1 |" in text
+    assert "decode(encode(s)) should give s back" in text
+    assert "hello from the student" in text
+
+
+def test_write_submission_and_gradebook(tmp_path):
+    st = make_state(tmp_path, CHECKS)
+    write_submission(st)
+    folder = tmp_path / "out" / "alice"
+    assert json.loads((folder / "results.json").read_text())["score"] == 4.0
+    assert (folder / "feedback.md").read_text().startswith("# Feedback for alice")
+    assert not list(folder.glob(".*"))  # no temporary files left behind
+    rows = [{"student_id": "alice", "timestamp": "t", "score": 4.0, "max_score": 100.0, "status": "graded"},
+            {"student_id": "bob", "timestamp": "", "score": 0.0, "max_score": 100.0, "status": "rejected"}]
+    write_gradebook(tmp_path / "gradebook.csv", st.ctx.cfg, rows)
+    with open(tmp_path / "gradebook.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert list(table[0]) == GRADEBOOK_COLUMNS
+    assert [(r["student_id"], r["score"], r["max_score"], r["status"]) for r in table] == [
+        ("alice", "4", "100", "graded"), ("bob", "0", "100", "rejected")]
+    assert table[0]["assignment"] == "lab_rnn"
