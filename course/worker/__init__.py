@@ -1,0 +1,1 @@
+"""The sandboxed worker: runtime (cells, ops, protocol) and the keeper of the weaker isolation levels."""
