@@ -17,6 +17,7 @@ points count toward. The report is a JSON list with one entry per check.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +27,20 @@ from course.probes import Response, load_plan, load_responses
 
 # Shown to the student when a check itself breaks: the grader's fault, not theirs.
 INTERNAL_ERROR = "The grader could not run this check ({kind}); your instructor has been told. This is not your mistake."
+
+
+# An exercise left as released: the message says so instead of a bare exception name.
+_NOT_DONE = re.compile(r"\s*(?:(?P<who>\S+) raised )?(?:builtins\.)?NotImplementedError:?\s*")
+NOT_DONE = "{who}not done yet: it still raises NotImplementedError. Replace `raise NotImplementedError()` with your solution."
+
+
+def student_message(message: str) -> str:
+    """Make bare exception names readable; keep every other message as the check wrote it."""
+    match = _NOT_DONE.fullmatch(message)
+    if match:
+        who = f"`{match['who']}` is " if match["who"] else "This exercise is "
+        return NOT_DONE.format(who=who)
+    return message
 
 
 class PointsMismatch(pytest.UsageError):
@@ -103,7 +118,7 @@ def failure_message(excinfo: pytest.ExceptionInfo) -> str:
     """What a student reads for a failed check: the check's own message, never its source."""
     exc = excinfo.value
     if isinstance(exc, pytest.fail.Exception):
-        return str(exc.msg)
+        return student_message(str(exc.msg))
     if isinstance(exc, AssertionError):
         text = str(exc)
         # pytest's assertion rewriting appends "\nassert <expression>": keep only the message.

@@ -115,3 +115,15 @@ def test_unanswered_probes_fail_only_their_checks(tmp_path, status):
     by_name = {r["name"]: r for r in report}
     assert by_name["Alpha answers one"]["passed"]
     assert by_name["Beta runs"]["message"] == f"probe {status}"
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("NotImplementedError", "This exercise is not done yet"),
+    ("train_epoch raised builtins.NotImplementedError: ", "`train_epoch` is not done yet"),
+    ("NotImplementedError: wrong shapes in my helper", "NotImplementedError: wrong shapes in my helper"),
+    ("ValueError: bad", "ValueError: bad"),
+])
+def test_not_done_exercises_get_a_readable_message(raw, shown):
+    from course.plugin import student_message
+
+    assert student_message(raw).startswith(shown)

@@ -1,0 +1,68 @@
+"""Build submissions for tests from the source notebook: the solution with some cells changed."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from course import notebooks as nbc
+from course.config import load_config
+
+
+def solution() -> dict:
+    """The source notebook (all solutions in place) as a plain dict."""
+    return json.loads(load_config().source_notebook.read_text(encoding="utf-8"))
+
+
+def release() -> dict:
+    """The untouched student notebook."""
+    return json.loads(load_config().release_notebook.read_text(encoding="utf-8"))
+
+
+def answer_source(grade_id: str, nb: dict | None = None) -> str:
+    """The source of one answer cell of ``nb`` (default: the solution)."""
+    for cell in (nb or solution())["cells"]:
+        if nbc.grade_id(cell) == grade_id:
+            return nbc.cell_source(cell)
+    raise KeyError(grade_id)
+
+
+def with_answers(base: dict | None = None, **sources: str) -> dict:
+    """A copy of ``base`` (default: the solution) with answer cells replaced by grade_id."""
+    nb = copy.deepcopy(base or solution())
+    missing = set(sources)
+    for cell in nb["cells"]:
+        gid = nbc.grade_id(cell)
+        if gid in sources:
+            cell["source"] = sources[gid]
+            missing.discard(gid)
+    if missing:
+        raise KeyError(f"no answer cells {sorted(missing)} in the notebook")
+    return nb
+
+
+def with_patched(grade_id: str, old: str, new: str, base: dict | None = None) -> dict:
+    """The solution with one substring of one answer cell replaced (the realistic mutant)."""
+    src = answer_source(grade_id, base)
+    if old not in src:
+        raise ValueError(f"{old!r} is not in the answer cell {grade_id!r}")
+    return with_answers(base, **{grade_id: src.replace(old, new, 1)})
+
+
+def with_appended(grade_id: str, code: str, base: dict | None = None) -> dict:
+    """The solution with code appended to one answer cell (how a hostile submission hides)."""
+    return with_answers(base, **{grade_id: answer_source(grade_id, base) + "\n" + code + "\n"})
+
+
+def without_answer(grade_id: str, base: dict | None = None) -> dict:
+    """The solution with one answer cell deleted."""
+    nb = copy.deepcopy(base or solution())
+    nb["cells"] = [c for c in nb["cells"] if nbc.grade_id(c) != grade_id]
+    return nb
+
+
+def write(nb: dict, path: Path) -> Path:
+    """Write a notebook dict as JSON (no validation: tests write broken ones too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
