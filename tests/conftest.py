@@ -16,6 +16,7 @@ if str(REPO) not in sys.path:
 for _var, _sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                    ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"), ("MPLCONFIGDIR", "mpl")]:
     os.environ.setdefault(_var, str(REPO / "build" / "test-jupyter" / _sub))
+    Path(os.environ[_var]).mkdir(parents=True, exist_ok=True)
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 

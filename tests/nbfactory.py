@@ -19,6 +19,13 @@ def release() -> dict:
     return json.loads(load_config().release_notebook.read_text(encoding="utf-8"))
 
 
+def answer_ids() -> list[str]:
+    """grade_ids of the solution's autograded answer cells, in order."""
+    from course.assemble import answer_ids as ids
+
+    return ids(solution())
+
+
 def answer_source(grade_id: str, nb: dict | None = None) -> str:
     """The source of one answer cell of ``nb`` (default: the solution)."""
     for cell in (nb or solution())["cells"]:

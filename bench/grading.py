@@ -1,0 +1,197 @@
+"""Grading cost side by side: `course grade` against `nbgrader autograde`, same submissions, one run."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+import nbfactory  # noqa: E402  (builds submissions from the source notebook)
+
+from course.config import load_config  # noqa: E402
+from course.jupyter_env import isolated_env  # noqa: E402
+
+
+def variants() -> dict[str, dict]:
+    """The submissions graded: a solution, the untouched release and realistic mutants.
+
+    Each is built on the release notebook (what a student submits), answers filled in.
+    """
+    rel = nbfactory.release()
+    answers = {gid: nbfactory.answer_source(gid) for gid in nbfactory.answer_ids()}
+    solved = nbfactory.with_answers(rel, **answers)
+    return {
+        "solution": solved,
+        "untouched-release": rel,
+        "fails-lstm-gate-order": nbfactory.with_patched(
+            "lstm_cell", "i, f, g, o = gates.chunk(4, dim=1)", "i, f, o, g = gates.chunk(4, dim=1)", solved),
+        "fails-to-batch-first-reshape": nbfactory.with_patched(
+            "to_batch_first", "x.transpose(0, 1)", "x.reshape(x.shape[1], x.shape[0], x.shape[2])", solved),
+    }
+
+
+def parameters_override(steps: int) -> dict[str, object]:
+    """The notebook's training budget, set to the grader's threshold training for a fair comparison."""
+    t = load_config().threshold
+    return {"EMBED_SIZE": t.embed, "HIDDEN_SIZE": t.hidden, "BATCH_SIZE": t.batch,
+            "SEQ_LEN": t.seq_len, "LR": t.lr, "STEPS": steps, "EVAL_EVERY": steps}
+
+
+def set_parameters(nb: dict, values: dict[str, object]) -> dict:
+    """Rewrite NAME = value lines of the `parameters` cell."""
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for name, value in values.items():
+                src = re.sub(rf"(?m)^{name} = [^#\n]*", f"{name} = {value!r}  ", src)
+            cell["source"] = src
+    return nb
+
+
+class PeakMemory:
+    """Samples /proc for the peak resident memory (VmHWM) of processes whose command line matches."""
+
+    def __init__(self, pattern: str, every_s: float = 0.2):
+        self.pattern, self.every_s = re.compile(pattern), every_s
+        self.peak_kb, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    if self.pattern.search(cmd):
+                        status = Path(f"/proc/{pid}/status").read_text()
+                        hwm = re.search(r"VmHWM:\s+(\d+)", status)
+                        self.peak_kb = max(self.peak_kb, int(hwm.group(1)) if hwm else 0)
+                except OSError:
+                    continue
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_course(subs: list[Path], out: Path, jobs: int, threshold: bool) -> tuple[list[float], float, int]:
+    """Grade with `course grade`; returns per-submission seconds, wall seconds and peak worker KiB."""
+    cmd = [sys.executable, "-m", "course", "grade", *map(str, subs), "--out", str(out), "--jobs", str(jobs)]
+    cmd += [] if threshold else ["--no-threshold"]
+    start = time.perf_counter()
+    with PeakMemory(r"course\.worker") as mem:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"course grade failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    per = [json.loads((out / s.stem / "results.json").read_text())["execution_time"] for s in subs]
+    return per, wall, mem.peak_kb
+
+
+def nbgrader_course(root: Path, steps: int) -> None:
+    """An nbgrader course generated from the source notebook, hidden tests included."""
+    cfg = load_config()
+    source = root / "source" / cfg.assignment
+    source.mkdir(parents=True)
+    nb = set_parameters(json.loads(cfg.source_notebook.read_text()), parameters_override(steps))
+    (source / cfg.notebook).write_text(json.dumps(nb))
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.course_id = {cfg.course_id!r}\n"
+        "c.CourseDirectory.root = " + repr(str(root)) + "\n"
+        "c.ExecutePreprocessor.timeout = 900\n"
+    )
+    nbgrader(root, ["generate_assignment", cfg.assignment, "--force"])
+
+
+def nbgrader(root: Path, args: list[str]) -> None:
+    env = isolated_env(root / ".jupyter", threads=1)
+    proc = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=root, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def run_nbgrader(root: Path, student: str, nb: dict) -> tuple[float, int]:
+    """`nbgrader autograde` of one submission; returns seconds and peak kernel KiB."""
+    cfg = load_config()
+    dest = root / "submitted" / student / cfg.assignment / cfg.notebook
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(nb))
+    start = time.perf_counter()
+    with PeakMemory(r"ipykernel") as mem:
+        nbgrader(root, ["autograde", cfg.assignment, "--student", student, "--force"])
+    return time.perf_counter() - start, mem.peak_kb
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--copies", type=int, default=2, help="copies of each variant (default 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: one copy; nbgrader trains 20 steps and the grader skips its training")
+    parser.add_argument("--out", default=str(REPO / "bench" / "out" / "grading.json"))
+    args = parser.parse_args(argv)
+    cfg = load_config()
+    copies = 1 if args.quick else args.copies
+    # Same training budget on both sides: the notebook's run is set to the grader's threshold training.
+    steps = 20 if args.quick else cfg.threshold.steps
+    threshold = not args.quick
+    work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        subs = []
+        for name, nb in variants().items():
+            for i in range(copies):
+                subs.append(nbfactory.write(nb, work / "subs" / f"{name}-{i}.ipynb"))
+        nbgrader_course(work / "nbg", steps)
+        ours, theirs, ours_mem, theirs_mem = [], [], 0, 0
+        for sub in subs:  # alternate: one submission with each grader in turn
+            per, _, mem = run_course([sub], work / "out-alternating", jobs=1, threshold=threshold)
+            ours.append(per[0])
+            ours_mem = max(ours_mem, mem)
+            secs, mem = run_nbgrader(work / "nbg", sub.stem.replace("-", "_"), json.loads(sub.read_text()))
+            theirs.append(secs)
+            theirs_mem = max(theirs_mem, mem)
+        throughput = {}
+        for jobs in (1, 2):
+            per, wall, _ = run_course(subs, work / f"out-jobs{jobs}", jobs=jobs, threshold=threshold)
+            throughput[jobs] = {"per_submission": stats(per), "wall_s": wall,
+                                "submissions_per_minute": 60 * len(subs) / wall}
+        result = {
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "submissions": len(subs), "variants": list(variants()), "training_steps": steps, "grader_training": threshold,
+            "course_grade_s": stats(ours), "nbgrader_autograde_s": stats(theirs),
+            "ratio_median": statistics.median(theirs) / statistics.median(ours),
+            "peak_worker_mb": {"course": ours_mem / 1024, "nbgrader": theirs_mem / 1024},
+            "course_grade_throughput": throughput,
+        }
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1))
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The student release: up to date, deterministic, guarded by --check, and runnable with stubs."""
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.config import load_config
+from course.execute import execute_notebook
+from course.notebooks import SKIP_TAG, cell_source, grade_id, is_answer_cell, is_test_cell, tags
+from course.release import build_release, main_release
+
+REPO = Path(__file__).resolve().parent.parent
+CFG = load_config()
+EXERCISES = {name for name in CFG.points if name != "threshold"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fresh() -> str:
+    return build_release(CFG)
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    """A copy of the parts of the repository the release needs; returns its CourseConfig."""
+    root = tmp_path / "repo"
+    for name in ("course", "source", "release"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    for name in ("course_config.py", "nbgrader_config.py"):
+        shutil.copy(REPO / name, root / name)
+    return load_config(root / "course_config.py")
+
+
+def edit_cell(path: Path, cell_id: str, edit) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if c.get("id") == cell_id)
+    cell.source = edit(cell.source)
+    nbformat.write(nb, str(path))
+
+
+# --- Generation and --check -----------------------------------------------------
+
+
+@pytest.mark.xdist_group("release")
+def test_committed_release_is_up_to_date(fresh):
+    assert CFG.release_notebook.read_text(encoding="utf-8") == fresh, "run `course release` and commit the result"
+
+
+@pytest.mark.xdist_group("release")
+def test_release_generation_is_deterministic(fresh):
+    assert build_release(CFG) == fresh
+
+
+def test_check_passes_on_an_up_to_date_release(repo_copy, capsys):
+    assert main_release(check=True, config=repo_copy) == 0
+    assert "is up to date" in capsys.readouterr().out
+
+
+def test_check_catches_a_stale_release(repo_copy, capsys):
+    before = repo_copy.release_notebook.read_bytes()
+    edit_cell(repo_copy.source_notebook, "md-end", lambda s: s + "\n\nGood luck!")
+    assert main_release(check=True, config=repo_copy) == 1
+    err = capsys.readouterr().err
+    assert "differs from what `course release` generates" in err and "changed cells: md-end" in err
+    assert any(line.startswith("+") and "Good luck!" in line for line in err.splitlines()), "the diff is shown"
+    assert repo_copy.release_notebook.read_bytes() == before, "--check must not write"
+
+
+def test_check_catches_a_leaked_marker(repo_copy, capsys):
+    edit_cell(repo_copy.release_notebook, "encode", lambda s: s + "\n    ### BEGIN SOLUTION")
+    assert main_release(check=True, config=repo_copy) == 1
+    err = capsys.readouterr().err
+    assert "marker left: '### BEGIN SOLUTION'" in err and "changed cells: encode" in err
+
+
+def test_release_refuses_to_write_a_bad_release(repo_copy, capsys):
+    before = repo_copy.release_notebook.read_bytes()
+    # A misspelt hidden-test marker: nbgrader keeps the region, so the hidden tests would leak.
+    edit_cell(repo_copy.source_notebook, "test_encode", lambda s: s.replace("BEGIN HIDDEN TESTS", "BEGIN HIDDEN TEST "))
+    assert main_release(config=repo_copy) == 1
+    err = capsys.readouterr().err
+    assert "refusing to write the release" in err and "marker left: '### BEGIN HIDDEN TEST'" in err
+    assert repo_copy.release_notebook.read_bytes() == before
+
+
+def test_release_writes_a_missing_release(repo_copy, capsys):
+    repo_copy.release_notebook.unlink()
+    assert main_release(config=repo_copy) == 0
+    assert "updated" in capsys.readouterr().out
+    assert repo_copy.release_notebook.read_bytes() == CFG.release_notebook.read_bytes()
+
+
+# --- The release runs ---------------------------------------------------------------
+
+
+def global_reads(source: str) -> set[str]:
+    """Names a cell reads, less the arguments and locals of the functions and classes it defines."""
+    tree = ast.parse(source)
+    local = set()
+    for scope in ast.walk(tree):
+        if isinstance(scope, (ast.FunctionDef, ast.ClassDef, ast.Lambda)):
+            for node in ast.walk(scope):
+                if isinstance(node, ast.arg) or (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)):
+                    local.add(node.arg if isinstance(node, ast.arg) else node.id)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - local
+
+
+def top_level_names(source: str) -> set[str]:
+    """Names a cell leaves behind (top-level assignments, defs, imports)."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+def exercise_dependent(cells) -> list[bool]:
+    """For each code cell: does it read an exercise, or a name set by a cell that does?"""
+    tainted, flags = set(EXERCISES), []
+    for cell in cells:
+        src = cell_source(cell)
+        dependent = not is_answer_cell(cell) and bool(global_reads(src) & tainted)
+        if dependent:
+            tainted |= top_level_names(src) - EXERCISES
+        flags.append(dependent)
+    return flags
+
+
+def first_error(cell):
+    return next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+
+
+def test_release_notebook_runs_with_every_exercise_unimplemented():
+    nb = nbformat.read(str(CFG.release_notebook), as_version=4)
+    out = execute_notebook(nb, {"STEPS": 5, "USE_GPU_CONFIG": False}, threads=1, allow_errors=True, timeout=300)
+    cells = [c for c in out.cells if c.cell_type == "code"]
+    tests_seen, independent_run = set(), []
+    for cell, dependent in zip(cells, exercise_dependent(cells)):
+        error, name = first_error(cell), grade_id(cell) or cell.get("id")
+        if is_test_cell(cell):
+            assert dependent, f"{name} does not call its exercise"
+            assert error is not None and error.ename == "NotImplementedError", \
+                f"{name} should fail with NotImplementedError, got {error and (error.ename, error.evalue)}"
+            tests_seen.add(name)
+        elif not dependent:
+            assert error is None, f"{name} does not use an exercise but failed: {error.ename}: {error.evalue}"
+            independent_run.append(name)
+        elif error is not None:
+            assert error.ename in ("NotImplementedError", "NameError"), f"{name}: {error.ename}: {error.evalue}"
+    assert tests_seen == {f"test_{name}" for name in EXERCISES}
+    # The corpus, the parameters and the demonstrations that need no exercise do run.
+    assert {"setup", "load-corpus", "parameters", "demo-rnn-shapes", "stand-in-models"} <= set(independent_run)
+    assert all(SKIP_TAG in tags(c) for c in cells if c.get("id") in ("load-corpus", "train", "samples"))
