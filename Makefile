@@ -42,6 +42,7 @@ demo: install system-deps
 	$(PY) -m course demo
 
 test: install system-deps
+	$(PY) -m course release --check
 	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 bench: install system-deps

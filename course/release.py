@@ -30,7 +30,9 @@ BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 # Any marker-like line left in a release: "### BEGIN ...", "## END ...", or a delimiter.
 MARKER = re.compile(r"#+\s*(BEGIN|END)\b|BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS")
-KEPT_CELL_METADATA = ("deletable", "editable", "nbgrader", "tags")
+# "jupyter" and "cellView" fold the long self-check cell in JupyterLab and Colab.
+KEPT_CELL_METADATA = ("cellView", "deletable", "editable", "jupyter", "nbgrader", "tags")
+SELFCHECK_CELL_ID = "selfcheck"
 NBGRADER_TIMEOUT_S = 300
 
 
@@ -108,6 +110,27 @@ def generate(job: ReleaseJob) -> None:
     job.release = nbformat.read(str(out), as_version=4)
 
 
+def add_selfcheck(job: ReleaseJob) -> None:
+    """Append the student self-check (stdlib only, works on Colab) as a folded, read-only last cell."""
+    from course.selfcheck import selfcheck_cell_source
+
+    nb = job.release
+    assert nb is not None
+    intro = nbformat.v4.new_markdown_cell(
+        "## Self-check before you submit\n\n"
+        "Save the notebook, then run the next cell. It checks that the grader can read your notebook: "
+        "every answer cell is present, each function has the expected signature, and the visible tests "
+        "run within the time and memory limits. It runs no hidden test: passing it means *gradable*, "
+        "not *correct*."
+    )
+    intro.id = f"{SELFCHECK_CELL_ID}-intro"
+    cell = nbformat.v4.new_code_cell("#@title Self-check (run me)\n" + selfcheck_cell_source())
+    cell.id = SELFCHECK_CELL_ID
+    cell.metadata.update({"tags": ["grader-skip"], "editable": False, "deletable": False,
+                          "cellView": "form", "jupyter": {"source_hidden": True}})
+    nb.cells.extend([intro, cell])
+
+
 def normalise(job: ReleaseJob) -> None:
     """Make the release deterministic: no outputs, no execution counts, stable ids and metadata."""
     nb = job.release
@@ -140,9 +163,13 @@ def verify(job: ReleaseJob) -> None:
         raise ReleaseError("refusing to write the release:\n  - " + "\n  - ".join(problems))
 
 
-# The order matters: nbgrader needs the staged copy; normalising before verifying means the
-# checks see exactly the bytes that will be written; nothing is written unless all pass.
-RELEASE_STEPS: tuple[Callable[[ReleaseJob], None], ...] = (read_source, stage, generate, normalise, verify)
+# The order matters: nbgrader needs the staged copy; the self-check cell is added to
+# nbgrader's output (the source notebook never carries it); normalising before verifying
+# means the checks see exactly the bytes that will be written; nothing is written unless
+# all pass.
+RELEASE_STEPS: tuple[Callable[[ReleaseJob], None], ...] = (
+    read_source, stage, generate, add_selfcheck, normalise, verify,
+)
 
 
 # --- Verification -------------------------------------------------------------

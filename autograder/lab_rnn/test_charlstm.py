@@ -1,0 +1,90 @@
+"""Hidden checks: CharLSTM's contract (shapes, state, causality, statefulness, logits)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def config(req) -> str:
+    p = req.params
+    b, t = req.arrays["x"].shape
+    return (f"CharLSTM({p['vocab_size']}, embed_size={p['embed_size']}, hidden_size={p['hidden_size']}, "
+            f"num_layers={p['num_layers']}) on x [{b}, {t}]")
+
+
+def logits_of(expect, req, resp, result="result", name="logits", length=None):
+    """The logits of one forward, checked for type and shape."""
+    b, t = req.arrays["x"].shape
+    v = req.params["vocab_size"]
+    expect.sequence(resp.value.get(result), "CharLSTM.forward should return the tuple (logits, state); it", 2)
+    return expect.tensor(resp, name, f"logits of {config(req)}", shape=(b, t if length is None else length, v))
+
+
+def state_of(expect, req, resp, pair="state", names=("h_n", "c_n")):
+    """(h_n, c_n) of one forward, each [num_layers, batch, hidden]."""
+    b = req.arrays["x"].shape[0]
+    shape = (req.params["num_layers"], b, req.params["hidden_size"])
+    expect.sequence(resp.value.get(pair), "CharLSTM's state should be the tuple (h_n, c_n); it", 2)
+    return tuple(expect.tensor(resp, n, f"{n} of {config(req)}", shape=shape) for n in names)
+
+
+@pytest.mark.points(3)
+@pytest.mark.tags("CharLSTM")
+def test_charlstm_shapes(plan, probe, expect):
+    """CharLSTM returns logits [batch, seq_len, vocab_size]"""
+    for pid in expect.ids(plan, "CharLSTM/"):
+        logits_of(expect, plan[pid], probe(pid))
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("CharLSTM")
+def test_charlstm_state_shapes(plan, probe, expect):
+    """CharLSTM returns the state (h_n, c_n), each [num_layers, batch, hidden_size]"""
+    for pid in expect.ids(plan, "CharLSTM/"):
+        state_of(expect, plan[pid], probe(pid))
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("CharLSTM")
+def test_charlstm_causal(plan, probe, expect):
+    """CharLSTM is causal: changing later characters leaves earlier logits unchanged"""
+    for pid in expect.ids(plan, "CharLSTM/chunks/"):
+        req, resp = plan[pid], probe(pid)
+        k = req.params["split"]
+        logits = logits_of(expect, req, resp)
+        changed = logits_of(expect, req, resp, "changed", "logits_changed")
+        if not expect.close(logits[:, :k], changed[:, :k], atol=1e-5, rtol=1e-5):
+            expect.fail(f"For {config(req)}, changing the characters from position {k} on changed the logits before "
+                        f"position {k}: the logits at step t may depend only on x[:, :t+1] (no bidirectional LSTM, "
+                        "no look-ahead).")
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("CharLSTM")
+def test_charlstm_stateful(plan, probe, expect):
+    """CharLSTM on two chunks with the carried state equals one run"""
+    for pid in expect.ids(plan, "CharLSTM/chunks/"):
+        req, resp = plan[pid], probe(pid)
+        k, t = req.params["split"], req.arrays["x"].shape[1]
+        logits = logits_of(expect, req, resp)
+        h_n, c_n = state_of(expect, req, resp)
+        first = logits_of(expect, req, resp, "first", "logits_1", k)
+        second = logits_of(expect, req, resp, "second", "logits_2", t - k)
+        h_2, c_2 = state_of(expect, req, resp, "state_2", ("h_2", "c_2"))
+        joined = np.concatenate([first, second], axis=1)
+        if not (expect.close(joined, logits) and expect.close(h_2, h_n) and expect.close(c_2, c_n)):
+            expect.fail(f"For {config(req)}, forward(x[:, :{k}]) then forward(x[:, {k}:], state) should equal one "
+                        "forward over x: pass the given state to the LSTM and return its new state.")
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("CharLSTM")
+def test_charlstm_logits(plan, probe, expect):
+    """CharLSTM returns unnormalised logits, not probabilities"""
+    probabilities = True
+    for pid in expect.ids(plan, "CharLSTM/"):
+        logits = logits_of(expect, plan[pid], probe(pid))
+        probabilities &= bool(np.all(logits >= 0) and np.allclose(logits.sum(-1), 1.0, atol=1e-4))
+    if probabilities:
+        expect.fail("CharLSTM returns probabilities (every row sums to 1): return the linear layer's logits; "
+                    "cross_entropy applies log-softmax itself.")

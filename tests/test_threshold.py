@@ -1,0 +1,147 @@
+"""run_threshold: the grader-run training call, the step-by-step held-out feeding and its scoring."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.lab_rnn import reference as ref
+from autograder.lab_rnn import threshold as th
+from course.config import ThresholdSettings
+from course.corpus import Corpus, default_corpus_text
+from course.probes import Response
+from course.session import InProcessSession
+
+OPS = Path(__file__).resolve().parent.parent / "autograder" / "lab_rnn" / "worker_ops.py"
+SETTINGS = ThresholdSettings(steps=3, embed=8, hidden=16, batch=8, seq_len=20, lr=2e-3, calibration_seeds=(0,),
+                             margin=1.1, suspicious_perplexity=2.66)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Corpus:
+    text = default_corpus_text()[:24_000]
+    return Corpus(name="pydoc sample", text=text, train=text[:21_000], heldout=text[21_000:], sha256="-")
+
+
+class Recorder:
+    """Wraps a session and keeps every request and response."""
+
+    def __init__(self, session):
+        self.session, self.log = session, []
+
+    def call(self, request, timeout_s=None):
+        resp = self.session.call(request, timeout_s)
+        self.log.append((request, resp))
+        return resp
+
+
+class FakeWorker:
+    """A worker that 'trains' instantly and answers each held-out step with logits from ``logits(t, x)``."""
+
+    def __init__(self, logits, steps_taken: int = SETTINGS.steps):
+        self.logits, self.steps_taken, self.t = logits, steps_taken, 0
+
+    def call(self, request, timeout_s=None):
+        if request.op == "threshold_train":
+            return Response(request.id, "ok", {"steps_taken": self.steps_taken})
+        if request.op == "heldout_start":
+            return Response(request.id, "ok")
+        out = self.logits(self.t, request.arrays["x"])
+        self.t += 1
+        return Response(request.id, "ok", {}, {"logits": out})
+
+
+def reference_session(**overrides) -> InProcessSession:
+    torch.set_num_threads(1)
+    return InProcessSession({"CharLSTM": ref.CharLSTM, "train_epoch": ref.train_epoch, **overrides}, [OPS])
+
+
+def test_untrained_reference_is_near_the_vocabulary_size(corpus):
+    result = th.run_threshold(reference_session(), corpus, SETTINGS, seed=0)
+    vocab = len(set(corpus.train))
+    assert result["status"] == "ok" and result["steps_taken"] == SETTINGS.steps, result
+    assert 0.8 * vocab < result["perplexity"] < 1.25 * vocab
+    assert result["bpc"] == pytest.approx(math.log2(result["perplexity"]))
+    assert result["suspicious"] is False
+
+
+def test_heldout_targets_never_reach_the_worker_before_their_step(corpus):
+    session = Recorder(reference_session())
+    result = th.run_threshold(session, corpus, SETTINGS, seed=1)
+    split = th.encode_split(corpus.train, corpus.heldout, SETTINGS.batch)
+    (train_req, _), (start_req, _), *steps = session.log
+    assert train_req.op == "threshold_train" and start_req.op == "heldout_start"
+    np.testing.assert_array_equal(train_req.arrays["train"], split.train)  # the training split only
+    assert len(split.train) == len(corpus.train)
+    batch, m = split.streams.shape
+    assert len(steps) == m - 1
+    total = 0.0
+    for t, (req, resp) in enumerate(steps):
+        # Step t sends column t only: stream b's character t; its target, character t + 1, comes at step t + 1.
+        assert req.op == "heldout_step" and list(req.arrays) == ["x"]
+        np.testing.assert_array_equal(req.arrays["x"], split.streams[:, t])
+        logp = torch.log_softmax(torch.from_numpy(resp.arrays["logits"]).double(), dim=-1).numpy()
+        total -= logp[np.arange(batch), split.streams[:, t + 1]].sum()
+    assert result["perplexity"] == pytest.approx(math.exp(total / (batch * (m - 1))), rel=1e-9)
+
+
+def test_uniform_logits_score_exactly_the_vocabulary_size(corpus):
+    vocab = len(set(corpus.train))
+    worker = FakeWorker(lambda t, x: np.zeros((len(x), vocab), np.float32))
+    result = th.run_threshold(worker, corpus, SETTINGS, seed=0)
+    assert result["status"] == "ok"
+    assert result["perplexity"] == pytest.approx(vocab, rel=1e-12)
+    assert result["bpc"] == pytest.approx(math.log2(vocab), rel=1e-12)
+
+
+def test_perfect_predictions_are_flagged_as_suspicious(corpus):
+    split = th.encode_split(corpus.train, corpus.heldout, SETTINGS.batch)
+    vocab = len(split.vocab)
+
+    def cheat(t, x):
+        logits = np.zeros((len(x), vocab), np.float32)
+        logits[np.arange(len(x)), split.streams[:, t + 1]] = 30.0
+        return logits
+
+    result = th.run_threshold(FakeWorker(cheat), corpus, SETTINGS, seed=0)
+    assert result["status"] == "ok" and result["perplexity"] < 1.001 and result["suspicious"] is True
+
+
+def test_wrong_number_of_optimizer_steps_is_an_error(corpus):
+    def twice(model, batches, optimizer, clip=1.0):
+        ref.train_epoch(model, batches, optimizer, clip)
+        return ref.train_epoch(model, batches, optimizer, clip)
+
+    result = th.run_threshold(reference_session(train_epoch=twice), corpus, SETTINGS, seed=0)
+    assert result["status"] == "error" and result["steps_taken"] == 2 * SETTINGS.steps
+    assert "6 optimizer steps for 3 windows" in result["message"]
+    assert result["perplexity"] is not None
+
+
+def test_a_failing_train_epoch_is_reported(corpus):
+    def broken(model, batches, optimizer, clip=1.0):
+        raise ValueError("shapes do not match")
+
+    result = th.run_threshold(reference_session(train_epoch=broken), corpus, SETTINGS, seed=0)
+    assert result["status"] == "error" and result["perplexity"] is None
+    assert "shapes do not match" in result["message"]
+
+
+@pytest.mark.parametrize("bad, phrase", [
+    (lambda n, vocab: np.zeros((n, 2), np.float32), "should be float32 [8,"),
+    (lambda n, vocab: np.zeros((n, vocab), np.float64), "should be float32 [8,"),
+    (lambda n, vocab: np.full((n, vocab), np.nan, np.float32), "NaN"),
+])
+def test_unusable_logits_are_an_error(corpus, bad, phrase):
+    vocab = len(set(corpus.train))
+    result = th.run_threshold(FakeWorker(lambda t, x: bad(len(x), vocab)), corpus, SETTINGS, seed=0)
+    assert result["status"] == "error" and phrase in result["message"] and result["perplexity"] is None
+
+
+def test_heldout_characters_outside_the_training_vocabulary_are_dropped():
+    split = th.encode_split("abcabcabc", "ab€cab€c", batch=2)
+    assert split.vocab == ["a", "b", "c"]
+    np.testing.assert_array_equal(split.streams, [[0, 1, 2], [0, 1, 2]])
