@@ -153,7 +153,10 @@ def step_threshold(st: State) -> None:
     if st.remaining() <= 0:
         st.threshold = {"status": "skipped", "message": res.OUT_OF_TIME.format(s=st.ctx.cfg.limits.submission_timeout_s)}
         return
-    st.threshold = st.ctx.lab.threshold.run_threshold(st.session, st.ctx.corpus, settings, st.ctx.cfg.seed)
+    st.threshold = st.ctx.lab.threshold.run_threshold(
+        st.session, st.ctx.corpus, settings, st.ctx.cfg.seed,
+        timeout_s=min(st.ctx.cfg.limits.threshold_timeout_s, st.remaining()),
+    )
 
 
 def step_stop_worker(st: State) -> None:

@@ -132,6 +132,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     failed_setup = report.when == "setup" and report.failed
     if report.when == "call" or failed_setup or (report.when == "setup" and report.skipped):
         meta = check_meta(item)
+        # Checks attach notes for reviewers with record_property("flag", text).
+        meta["flags"] = [str(value) for name, value in report.user_properties if name == "flag"]
         if report.passed:
             meta.update(passed=True, message="")
         elif report.skipped:

@@ -27,6 +27,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are read by other users and tools
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,7 +61,7 @@ def build_results(st: State) -> dict[str, Any]:
             "score": check["points"] if check["passed"] else 0.0,
             "max_score": check["points"],
             "status": "passed" if check["passed"] else "failed",
-            "output": check["message"] or "Passed.",
+            "output": " ".join([check["message"] or "Passed.", *check.get("flags", [])]),
             "visibility": _visibility(ctx, check),
             "tags": check["tags"],
         })
@@ -78,7 +79,9 @@ def build_results(st: State) -> dict[str, Any]:
     if ctx.cfg.manual_points:
         notes.append(f"{ctx.cfg.manual_points} more points (written answers) are graded by hand.")
     threshold = st.threshold or {}
+    flags = [flag for check in st.checks for flag in check.get("flags", [])]
     extra = {
+        "flags": flags,
         "submission_id": st.sub.id,
         "student_id": st.sub.student_id,
         "status": status,
