@@ -348,7 +348,11 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
         return 1
     path = cfg.release_notebook
     if check:
+        from course.classroom import stale_student_files
+
         problems = check_committed(cfg, fresh)
+        problems += [f"{path.parent.relative_to(cfg.root) / rel} is missing or stale (GitHub Classroom files)"
+                     for rel in stale_student_files(path.parent, cfg=cfg)]
         if problems:
             print("course release --check: the committed release is stale or broken; run `course release`.",
                   file=sys.stderr)
@@ -359,6 +363,10 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
     unchanged = path.is_file() and path.read_text(encoding="utf-8") == fresh
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(fresh, encoding="utf-8")
+    from course.classroom import write_student_workflow
+
+    # The student template repository's GitHub Classroom workflow: visible tests only.
+    write_student_workflow(path.parent, cfg=cfg)
     nb = nbformat.reads(fresh, as_version=4)
     answers = sum(is_answer_cell(c) for c in nb.cells)
     written = sum(is_written_answer(c) for c in nb.cells)
