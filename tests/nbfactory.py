@@ -73,3 +73,52 @@ def write(nb: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
     return path
+
+
+def new_cell(source: str, cell_type: str = "code", nbgrader: dict | None = None) -> dict:
+    """A notebook cell (code, markdown or raw), optionally with nbgrader metadata."""
+    cell = {"cell_type": cell_type, "metadata": {}, "source": source}
+    if cell_type == "code":
+        cell.update(execution_count=None, outputs=[])
+    if nbgrader is not None:
+        cell["metadata"]["nbgrader"] = {"schema_version": 3, **nbgrader}
+    return cell
+
+
+def with_cell_after(grade_id: str, cell: dict, base: dict | None = None) -> dict:
+    """A copy of ``base`` (default: the solution) with ``cell`` inserted after the cell ``grade_id``."""
+    nb = copy.deepcopy(base or solution())
+    for index, existing in enumerate(nb["cells"]):
+        if nbc.grade_id(existing) == grade_id:
+            nb["cells"].insert(index + 1, copy.deepcopy(cell))
+            return nb
+    raise KeyError(grade_id)
+
+
+def with_test_cells(source: str, points: float | None = None, base: dict | None = None) -> dict:
+    """A copy of ``base`` (default: the solution) whose visible test cells all hold ``source``
+    (and, when given, claim ``points`` each)."""
+    nb = copy.deepcopy(base or solution())
+    found = False
+    for cell in nb["cells"]:
+        if nbc.is_test_cell(cell):
+            found = True
+            cell["source"] = source
+            if points is not None:
+                cell["metadata"]["nbgrader"]["points"] = points
+    if not found:
+        raise ValueError("the notebook has no visible test cells")
+    return nb
+
+
+def with_cell_type(grade_id: str, cell_type: str, base: dict | None = None) -> dict:
+    """A copy of ``base`` (default: the solution) with the cell ``grade_id`` turned into ``cell_type``."""
+    nb = copy.deepcopy(base or solution())
+    for cell in nb["cells"]:
+        if nbc.grade_id(cell) == grade_id:
+            cell["cell_type"] = cell_type
+            if cell_type != "code":
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+            return nb
+    raise KeyError(grade_id)

@@ -136,10 +136,19 @@ def test_myrnn_gradients(plan, probe, expect):
                             f"{expect.max_diff(grad, expected):.3g}): is something detached or modified in place in forward?")
 
 
+# A line magic, a shell escape or a cell-magic header (``%time``, ``!pip``, ``%%time``, ``x = !ls``).
+IPYTHON_LINE = re.compile(r"^\s*[%!]|^\s*[\w.,\s]+=\s*[%!]")
+
+
+def python_source(source: str) -> str:
+    """The cell with its IPython-only lines blanked, so that it parses as Python (a cell magic's body stays)."""
+    return "\n".join("" if IPYTHON_LINE.match(line) else line for line in source.splitlines())
+
+
 def banned_names(source: str) -> set[str]:
     """Names in a cell that reach PyTorch's own RNN: identifiers, attributes, imports, getattr strings."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(python_source(source))
     except SyntaxError:  # IPython syntax: fall back to whole words
         return {w for w in re.findall(r"[A-Za-z_]+", source) if w in BANNED}
     found = set()

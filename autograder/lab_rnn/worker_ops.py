@@ -21,6 +21,8 @@ from course.worker.runtime import op, symbol
 MAX_ITEMS = 1024  # longest list, dict or string described back
 MAX_WINDOWS = 256  # most make_batches windows sent back
 _THRESHOLD: dict = {}  # the grader-trained model and its held-out state, kept between threshold calls
+# Bound before any student code runs: a submission that patches torch.equal cannot change the records.
+_equal = torch.equal
 
 
 # --- describing what the student returned ---------------------------------------------------------
@@ -339,7 +341,7 @@ class GraderLM(nn.Module):
             rec["state"] = type_name(state)
             rec["attached"] = any(isinstance(s, torch.Tensor) and (s.requires_grad or s.grad_fn is not None) for s in parts)
             rec["carried"] = self._last is not None and len(parts) == 2 and all(
-                isinstance(s, torch.Tensor) and s.shape == last.shape and torch.equal(s.detach().cpu(), last)
+                isinstance(s, torch.Tensor) and s.shape == last.shape and _equal(s.detach().cpu(), last)
                 for s, last in zip(parts, self._last))
         return rec
 
@@ -417,7 +419,7 @@ def perplexity(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
     model = GraderLM(arrays, dropout=float(params.get("dropout", 0.0)))
     before = [p.detach().clone() for p in model.parameters()]
     result = symbol(ns, "perplexity")(model, windows_in(arrays, int(params["windows"])))
-    changed = any(not torch.equal(p.detach(), b) for p, b in zip(model.parameters(), before))
+    changed = any(not _equal(p.detach(), b) for p, b in zip(model.parameters(), before))
     return {"result": describe(result), "calls": model.calls[:MAX_ITEMS], "params_changed": changed}, {}
 
 

@@ -1,0 +1,238 @@
+"""Fixture submissions graded end to end in one batch: mutants lose exactly their exercise,
+legitimate alternatives keep full marks, hostile submissions gain nothing and break nothing.
+
+The batch runs without the grader-run training (threshold=False), so the ``threshold``
+exercise scores 0 for everyone; one separate test grades the solution and the release
+with it.
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+import fixture_submissions as fs
+import nbfactory as nbf
+from course.config import load_config
+from course.grading_cli import run_grade
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixtures")]
+
+CFG = load_config()
+THRESHOLD = "threshold"
+# Graded three times in all: their results.json scores must not change.
+RERUN = ("solution", "release", "fails-generate-ignores-temperature", "full-marks-vectorised-alternatives",
+         "fails-make-batches-overlapping-windows")
+
+
+@dataclass
+class Batch:
+    """One graded batch: the files, the markers, the exit code and what the grader wrote."""
+
+    inputs: Path
+    out: Path
+    rc: int
+    markers: dict[str, str]
+
+    def results(self, name: str) -> dict:
+        return json.loads((self.out / name / "results.json").read_text())
+
+    def feedback(self, name: str) -> str:
+        return (self.out / name / "feedback.md").read_text()
+
+
+def write_fixture(fixture: fs.Fixture, marker: str, folder: Path) -> Path:
+    built = fixture.build(marker)
+    path = folder / f"{fixture.name}.ipynb"
+    if isinstance(built, bytes):
+        path.write_bytes(built)
+    else:
+        nbf.write(built, path)
+    return path
+
+
+def grade(folder: Path, out: Path, threshold: bool = False) -> int:
+    quiet = Console(file=io.StringIO(), width=120)
+    return run_grade([folder], out, jobs=2, threshold=threshold, console=quiet)
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory) -> Batch:
+    """Every fixture written to one folder and graded in one `course grade` batch.
+
+    Graded once per test run: under pytest-xdist, workers share the batch through a
+    locked folder, so that tests of this module split across workers never grade it twice.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, common to its workers
+    root = shared / "fixture-batch"
+    with open(shared / "fixture-batch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = root / "done.json"
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            (root / "submissions").mkdir(parents=True)
+            token = secrets.token_hex(4)
+            markers = {f.name: f"fxmark-{f.name}-{token}" for f in fs.FIXTURES}
+            for fixture in fs.FIXTURES:
+                write_fixture(fixture, markers[fixture.name], root / "submissions")
+            rc = grade(root / "submissions", root / "out")
+            done.write_text(json.dumps({"rc": rc, "markers": markers}))
+        state = json.loads(done.read_text())
+    return Batch(root / "submissions", root / "out", state["rc"], state["markers"])
+
+
+def per_exercise(results: dict) -> dict[str, tuple[float, float]]:
+    """exercise -> (score, max_score), from the tests' first tag."""
+    totals: dict[str, tuple[float, float]] = {}
+    for test in results["tests"]:
+        got, top = totals.get(test["tags"][0], (0.0, 0.0))
+        totals[test["tags"][0]] = (got + test["score"], top + test["max_score"])
+    return totals
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+def test_registry_names_state_outcomes_and_cover_every_exercise():
+    names = [f.name for f in fs.FIXTURES]
+    assert len(names) == len(set(names))
+    for f in fs.FIXTURES:
+        assert f.name.startswith(("fails-", "full-marks-", "hostile-")) or f.name in ("solution", "release"), f.name
+        assert f.zero <= f.loses, f.name
+        assert f.loses <= set(CFG.points) - {THRESHOLD}, f.name
+        assert f.status in ("graded", "rejected"), f.name
+        assert all(h in fs.BY_NAME for h in f.honest), f.name
+    assert set(fs.EXERCISES) == set(CFG.points) - {THRESHOLD}
+    mutated = {ex for f in fs.MUTANTS for ex in f.loses}
+    assert mutated == set(fs.EXERCISES), f"no mutant for {set(fs.EXERCISES) - mutated}"
+    assert all(len(f.loses) == 1 for f in fs.MUTANTS), "a mutant breaks exactly one exercise"
+
+
+def test_batch_completes_with_a_result_for_every_fixture(batch):
+    assert batch.rc == 0, "the grader failed on a submission (status 'error')"
+    with open(batch.out / "gradebook.csv", newline="") as fh:
+        rows = {row["student_id"]: row for row in csv.DictReader(fh)}
+    assert set(rows) == {f.name for f in fs.FIXTURES}
+    for f in fs.FIXTURES:
+        assert rows[f.name]["status"] == f.status, f.name
+        assert float(rows[f.name]["score"]) == batch.results(f.name)["score"], f.name
+
+
+@pytest.mark.parametrize("name", [f.name for f in fs.FIXTURES])
+def test_fixture_gets_its_expected_outcome(batch, name):
+    fixture = fs.BY_NAME[name]
+    results = batch.results(name)
+    feedback = batch.feedback(name)
+    assert results["extra_data"]["status"] == fixture.status, results["output"]
+    for text in fixture.feedback:
+        assert text.format(marker=batch.markers[name]) in feedback, f"{text!r} missing from the feedback"
+    for text in fixture.absent:
+        assert text.format(marker=batch.markers[name]) not in feedback, f"{text!r} in the feedback"
+    if fixture.status == "rejected":
+        assert results["score"] == 0
+        assert all(t["status"] == "failed" for t in results["tests"])
+        return
+
+    # The same checks as the solution, and their points add up to the course's.
+    assert [t["name"] for t in results["tests"]] == [t["name"] for t in batch.results("solution")["tests"]]
+    scores = per_exercise(results)
+    assert {ex: top for ex, (_, top) in scores.items()} == {ex: float(p) for ex, p in CFG.points.items()}
+    assert scores[THRESHOLD][0] == 0, "the batch runs without the threshold stage"
+    lost = {ex for ex, (got, top) in scores.items() if got < top} - {THRESHOLD}
+    report = {ex: f"{got:g}/{top:g}" for ex, (got, top) in scores.items() if got < top and ex != THRESHOLD}
+    assert lost == fixture.loses, f"lost points in {report}; expected exactly {sorted(fixture.loses)}"
+    for ex in fixture.zero:
+        assert scores[ex][0] == 0, f"{ex} should score 0, got {scores[ex][0]:g}"
+    for honest in fixture.honest:
+        bound = per_exercise(batch.results(honest))
+        beaten = {ex: (got, bound[ex][0]) for ex, (got, _) in scores.items() if got > bound[ex][0]}
+        assert not beaten, f"scores above the honest fixture {honest} (got, honest): {beaten}"
+
+
+def test_failed_checks_explain_themselves(batch):
+    """Every failed check of a graded fixture says something (no empty or bare-exception message)."""
+    for f in fs.FIXTURES:
+        if f.status != "graded":
+            continue
+        for test in batch.results(f.name)["tests"]:
+            if test["status"] == "failed" and test["tags"][0] != THRESHOLD:
+                assert test["output"].strip() and "Traceback" not in test["output"], (f.name, test["name"], test["output"])
+                assert "could not run this check" not in test["output"], (f.name, test["name"], test["output"])
+
+
+def test_no_hostile_process_survives_the_batch(batch):
+    survivors: list[str] = []
+    for _ in range(10):  # killed processes may take a moment to leave /proc
+        survivors = [p for marker in batch.markers.values() for p in processes_mentioning(marker)]
+        if not survivors:
+            break
+        time.sleep(0.5)
+    assert not survivors, survivors
+
+
+def test_forged_results_never_reach_the_output_folder(batch):
+    """Forged result files never reach the output folder: every results.json there is the grader's."""
+    assert sorted(p.name for p in batch.out.iterdir() if p.is_file()) == ["gradebook.csv"]
+    forged = batch.results("hostile-forged-results-and-passed-lines")
+    assert forged["score"] == 0 and all(t["name"] != "everything" for t in forged["tests"])
+
+
+def test_three_gradings_give_identical_results(batch, tmp_path):
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for name in RERUN:
+        shutil.copy2(batch.inputs / f"{name}.ipynb", folder)
+
+    def summary(results: dict) -> tuple:
+        return results["score"], [(t["name"], t["score"], t["status"], t["output"]) for t in results["tests"]]
+
+    first = {name: summary(batch.results(name)) for name in RERUN}
+    for run in (1, 2):
+        out = tmp_path / f"out{run}"
+        assert grade(folder, out) == 0
+        again = {name: summary(json.loads((out / name / "results.json").read_text())) for name in RERUN}
+        assert again == first, f"grading run {run + 1} differs"
+
+
+def test_solution_scores_full_marks_and_release_zero_with_the_threshold(tmp_path):
+    calibration_path = CFG.calibration_path
+    if not calibration_path.exists():
+        pytest.skip(f"{calibration_path} is missing: run `course calibrate` to grade with the threshold stage")
+    calibration = json.loads(calibration_path.read_text())
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    nbf.write(nbf.solution(), folder / "solution.ipynb")
+    nbf.write(nbf.release(), folder / "release.ipynb")
+    assert grade(folder, tmp_path / "out", threshold=True) == 0
+    solution = json.loads((tmp_path / "out" / "solution" / "results.json").read_text())
+    release = json.loads((tmp_path / "out" / "release" / "results.json").read_text())
+    failed = [t["name"] for t in solution["tests"] if t["status"] != "passed"]
+    assert solution["score"] == solution["extra_data"]["max_autograded"] == 100, failed
+    perplexity = solution["extra_data"]["perplexity"]
+    assert isinstance(perplexity, float) and perplexity < calibration["threshold"]
+    assert release["score"] == 0 and all(t["status"] == "failed" for t in release["tests"])
+    assert release["extra_data"]["perplexity"] is None
