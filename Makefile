@@ -43,7 +43,7 @@ demo: install system-deps
 
 test: install system-deps
 	$(PY) -m course release --check
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+	$(PY) -m pytest -n 2 --dist loadfile tests
 
 bench: install system-deps
 	$(PY) bench/grading.py
