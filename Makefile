@@ -11,6 +11,7 @@ export JUPYTER_RUNTIME_DIR := $(CURDIR)/build/jupyter/runtime
 export IPYTHONDIR := $(CURDIR)/build/ipython
 export MPLCONFIGDIR := $(CURDIR)/build/matplotlib
 export PYTHONHASHSEED := 0
+$(shell mkdir -p $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR))
 
 .PHONY: demo test install system-deps release release-check grade calibrate bench clean
 
@@ -43,8 +44,9 @@ demo: install system-deps
 
 test: install system-deps
 	$(PY) -m course release --check
-	$(PY) -m pytest -n 2 --dist loadfile tests
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15 tests
 
+# Benchmarks (not part of `make test`; their smoke tests are): about 20 minutes.
 bench: install system-deps
 	$(PY) bench/grading.py
 	$(PY) bench/model.py

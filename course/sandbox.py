@@ -47,6 +47,9 @@ from typing import Any
 from course.config import REPO_ROOT, Limits
 
 NOBODY = 65534
+# The interpreter the worker runs, as an absolute path without '..' (kept unresolved: a venv is
+# recognised by the path it is started from); a relative sys.executable would not exist inside bwrap.
+PYTHON = os.path.abspath(sys.executable)
 KEEPER = Path(__file__).resolve().parent / "worker" / "keeper.py"
 # Sandbox-internal paths of the bwrap level.
 RUNTIME_INSIDE = "/grader"
@@ -160,7 +163,7 @@ def level_available(level: IsolationLevel) -> bool:
     try:
         sb = Sandbox(level, _probe_limits(), probe, use_cgroups=False)
         try:
-            argv = sb.command([sys.executable, "-I", "-c", "import sys"], pass_fds=())
+            argv = sb.command([PYTHON, "-I", "-c", "import sys"], pass_fds=())
             return _run_quietly(argv, env=sb.env(), pass_fds=sb.extra_fds(), cwd="/")
         finally:
             sb.kill_all()

@@ -6,7 +6,6 @@ import os
 import select
 import shutil
 import signal
-import sys
 import tempfile
 import time
 import weakref
@@ -24,9 +23,11 @@ from course.worker import runtime
 COURSE_DIR = Path(__file__).resolve().parent
 BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from course.worker.runtime import main; "
         "raise SystemExit(main(sys.argv[1:]))")
-# What the grader accepts from a worker; anything larger is a crash of that probe.
-REPLY_LIMITS = wire.WireLimits(max_header_bytes=4 << 20, max_total_bytes=256 << 20,
-                               max_array_elements=64 << 20, max_arrays=64)
+# What the grader accepts from a worker; anything larger is a crash of that probe. The grader
+# keeps every probe reply until the checks run, so these caps bound its memory per probe
+# (the lab's largest reply is a few kB; a held-out step of the threshold is batch x vocab floats).
+REPLY_LIMITS = wire.WireLimits(max_header_bytes=1 << 20, max_total_bytes=16 << 20,
+                               max_array_elements=4 << 20, max_arrays=64)
 IMPORT_TIMEOUT_S = 120  # the worker's own imports (op modules, torch through them), before any student code
 MAX_POISONED = 3  # cells that kill the worker while starting, before the session gives up
 CELL_OUTPUT_TAIL = 2000  # characters of each cell's output kept in its report
@@ -62,8 +63,27 @@ class _Broken(Exception):
 
 
 def _text(value: Any, cap: int = MAX_TEXT) -> str:
-    text = value if isinstance(value, str) else ""
+    text = _clean(value if isinstance(value, str) else "")
     return text if len(text) <= cap else text[:cap] + " ..."
+
+
+def _clean(value: Any) -> Any:
+    """A worker's JSON value with every string made valid UTF-8 (lone surrogates become U+FFFD).
+
+    JSON carries lone surrogates (``"\\ud800"``); a message holding one would stop the grader
+    when it writes feedback as UTF-8.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
 
 
 def _stage_runtime(runtime_dir: Path, op_modules: list[Path]) -> list[str]:
@@ -273,7 +293,7 @@ class WorkerSession:
             fds += os.pipe()
             fds += os.pipe()
             req_r, req_w, resp_r, resp_w = fds
-            inner = [sys.executable, "-I", "-B", "-c", BOOT, sb.runtime_inside, str(req_r), str(resp_w)]
+            inner = [sandbox.PYTHON, "-I", "-B", "-c", BOOT, sb.runtime_inside, str(req_r), str(resp_w)]
             sb.spawn(inner, pass_fds=(req_r, resp_w), stdout=self._state["capture_fd"])
         except BaseException:
             sb.kill_all()
@@ -396,7 +416,7 @@ class WorkerSession:
             header, arrays = worker.recv(deadline)
             if header.get("seq") != self._seq or header.get("status") not in ("ok", "error"):
                 raise _Broken("the worker sent a reply that does not match the request")
-            value = header.get("value")
+            value = _clean(header.get("value"))
             if not isinstance(value, dict):
                 raise _Broken("the worker sent a reply without a value")
         except _Timeout:

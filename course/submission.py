@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,9 @@ from typing import Any
 NBGRADER_SUBMITTED = "submitted"  # nbgrader's folder: submitted/<student>/<assignment>/<nb>.ipynb
 MAX_ANSWER_CELL_CHARS = 200_000  # an answer cell longer than this is not run
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
+# Ids that end like a batch-level output file (gradebook.csv, report.html, plots) get "_" for the dot.
+_OUTPUT_SUFFIX = re.compile(r"\.(csv|html|png|json|md|txt)$", re.IGNORECASE)
+CELL_TYPES = ("code", "markdown", "raw")  # nbformat 4
 
 
 @dataclass(frozen=True)
@@ -34,14 +38,21 @@ class SubmissionError(ValueError):
 
 
 def _safe(text: str) -> str:
-    return _SAFE_ID.sub("_", text).strip("._") or "submission"
+    safe = _SAFE_ID.sub("_", text).strip("._") or "submission"
+    return _OUTPUT_SUFFIX.sub(lambda m: "_" + m.group(1), safe)
+
+
+def _printable(text: str, cap: int = 80) -> str:
+    """A file-system or notebook string made safe to show and to write as UTF-8."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= cap else text[:cap] + "..."
 
 
 def _nbgrader_student(path: Path, assignment: str) -> str | None:
     parts = path.parts
     # .../submitted/<student>/<assignment>/<notebook>.ipynb
     if len(parts) >= 4 and parts[-4] == NBGRADER_SUBMITTED and parts[-2] == assignment:
-        return parts[-3]
+        return os.fsencode(parts[-3]).decode("utf-8", "replace")  # an undecodable folder name stays writable
     return None
 
 
@@ -53,7 +64,9 @@ def discover(paths: list[Path], assignment: str) -> list[Submission]:
         assignment: the assignment name, to recognise nbgrader's submitted/ layout.
 
     Returns:
-        Submissions sorted by id; ids are unique (a clash gets the parent folder's name).
+        Submissions sorted by id; ids are unique (a clash gets the parent folder's name) and never
+        name a batch-level output (``gradebook.csv`` becomes ``gradebook_csv``). Symbolic links
+        are kept as links: ``read_notebook`` refuses them.
     Raises:
         SubmissionError: a path does not exist.
     """
@@ -71,7 +84,7 @@ def discover(paths: list[Path], assignment: str) -> list[Submission]:
             raise SubmissionError(f"{path} does not exist: pass submitted .ipynb files or folders holding them.")
     found: list[Submission] = []
     seen: dict[str, Path] = {}
-    for path in dict.fromkeys(p.resolve() for p in files):
+    for path in dict.fromkeys(Path(os.path.abspath(p)) for p in files):  # not resolve(): a link stays a link
         student = _nbgrader_student(path, assignment)
         base = _safe(student if student else path.stem)
         sub_id = base
@@ -90,19 +103,25 @@ def discover(paths: list[Path], assignment: str) -> list[Submission]:
 def read_notebook(path: Path, max_bytes: int, max_cells: int) -> dict[str, Any]:
     """Read a submitted file as an nbformat-4 notebook, or say clearly why not.
 
-    Never trusts the file: its size is checked before reading, its encoding,
-    JSON, structure, version and kernel language after.
+    Never trusts the file: a symbolic link is refused (it could point at any file
+    of the grader's machine), at most ``max_bytes`` are read, and its encoding,
+    JSON, version, structure, cell types and kernel language are checked after.
 
     Raises:
         SubmissionError: with a message for the student.
     """
-    size = path.stat().st_size
-    if size > max_bytes:
+    if path.is_symlink():
+        raise SubmissionError(
+            "The submission is a symbolic link, not a notebook file; submit the .ipynb file itself."
+        )
+    with open(path, "rb") as fh:
+        raw = fh.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        size = max(path.stat().st_size, len(raw))
         raise SubmissionError(
             f"The file is {size / 1e6:.1f} MB; notebooks up to {max_bytes / 1e6:.0f} MB are graded. "
             "Clear the outputs (Edit > Clear all outputs) and submit again."
         )
-    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -118,17 +137,25 @@ def read_notebook(path: Path, max_bytes: int, max_cells: int) -> dict[str, Any]:
             f"The file is not a readable notebook: its JSON is broken{where}, perhaps truncated. "
             "Download it again from Jupyter or Colab and resubmit."
         ) from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+    if not isinstance(nb, dict):
         raise SubmissionError("The file is JSON but not a Jupyter notebook (no list of cells).")
     major = nb.get("nbformat")
+    if major != 4 and (major is not None or "worksheets" in nb):  # nbformat 3 keeps its cells in worksheets
+        shown = repr(major) if type(major) is int else ("missing" if major is None else "not a number")
+        raise SubmissionError(
+            f"The notebook is in nbformat version {_printable(shown)}; version 4 is graded. "
+            "Open it in Jupyter or Colab and save it again."
+        )
+    if not isinstance(nb.get("cells"), list):
+        raise SubmissionError("The file is JSON but not a Jupyter notebook (no list of cells).")
     if major != 4:
         raise SubmissionError(
-            f"The notebook is in nbformat version {major!r}; version 4 is graded. "
+            "The notebook does not say its nbformat version; version 4 is graded. "
             "Open it in Jupyter or Colab and save it again."
         )
     language = _kernel_language(nb)
     if language and language != "python":
-        raise SubmissionError(f"The notebook's kernel is {language!r}; this lab is solved in Python.")
+        raise SubmissionError(f"The notebook's kernel is {_printable(language)!r}; this lab is solved in Python.")
     if len(nb["cells"]) > max_cells:
         raise SubmissionError(
             f"The notebook has {len(nb['cells']):,} cells; at most {max_cells:,} are graded. "
@@ -137,6 +164,11 @@ def read_notebook(path: Path, max_bytes: int, max_cells: int) -> dict[str, Any]:
     for i, cell in enumerate(nb["cells"]):
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
             raise SubmissionError(f"Cell {i + 1} of the notebook is malformed (no cell type).")
+        if cell["cell_type"] not in CELL_TYPES:
+            raise SubmissionError(
+                f"Cell {i + 1} of the notebook has the unknown cell type {_printable(cell['cell_type'], 40)!r} "
+                f"(nbformat 4 knows {', '.join(CELL_TYPES)})."
+            )
     return nb
 
 

@@ -29,9 +29,11 @@ def fresh() -> str:
 def repo_copy(tmp_path):
     """A copy of the parts of the repository the release needs; returns its CourseConfig."""
     root = tmp_path / "repo"
-    for name in ("course", "source", "release"):
+    for name in ("course", "source"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-    for name in ("course_config.py", "nbgrader_config.py"):
+    # the release keeps its .github/ (the Classroom files are part of what --check compares)
+    shutil.copytree(REPO / "release", root / "release", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("course_config.py", "nbgrader_config.py", "pyproject.toml"):
         shutil.copy(REPO / name, root / name)
     return load_config(root / "course_config.py")
 

@@ -1,0 +1,94 @@
+"""The same submission graded three times, at --jobs 1 and --jobs 2, gets identical results."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbfactory
+import pytest
+from adversarial_submissions import run_course_grade, run_once
+
+from course.config import load_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("adversarial")]
+
+ASSIGNMENT = load_config().assignment
+SUBMISSIONS = {  # student id -> notebook: the solution and two realistic mistakes in different exercises
+    "alice": lambda: nbfactory.solution(),
+    "bob": lambda: nbfactory.with_patched("to_batch_first", "x.transpose(0, 1)",
+                                          "x.reshape(x.shape[1], x.shape[0], x.shape[2])"),
+    "carol": lambda: nbfactory.with_patched("lstm_cell", "i, f, g, o = gates.chunk(4, dim=1)",
+                                            "f, i, g, o = gates.chunk(4, dim=1)"),
+}
+THRESHOLD_ENV = "COURSE_TEST_THRESHOLD_DETERMINISM"  # set to 1 to also compare grader-trained perplexities
+
+
+def submitted(root: Path, students: dict) -> Path:
+    """nbgrader's submitted/<student>/<assignment>/ layout: the student id, hence the probe seed, comes from it."""
+    for student, make in students.items():
+        nbfactory.write(make(), root / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    return root
+
+
+def comparable(results: dict) -> dict:
+    """Everything in results.json that must not depend on the run: all but timings and the folder name."""
+    extra = {k: v for k, v in results["extra_data"].items() if k not in ("submission_id",)}
+    tests = [{k: t[k] for k in ("name", "score", "max_score", "status", "output", "tags")} for t in results["tests"]]
+    return {"score": results["score"], "output": results["output"], "tests": tests, "extra": extra}
+
+
+def results_by_student(out: Path) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for path in sorted(out.glob("*/results.json")):
+        results = json.loads(path.read_text(encoding="utf-8"))
+        found.setdefault(results["extra_data"]["student_id"], []).append(results)
+    return found
+
+
+def grade_three_times(base: Path) -> dict[str, list[dict]]:
+    """Run 1 at --jobs 1; runs 2 and 3 together, as two copies of every submission, at --jobs 2."""
+    roots = [submitted(base / name, SUBMISSIONS) for name in ("r1", "r2", "r3")]
+    one = run_course_grade([roots[0]], base / "out1", dict(os.environ), jobs=1)
+    two = run_course_grade(roots[1:], base / "out2", dict(os.environ), jobs=2)
+    assert one.code == 0 and two.code == 0, (one.output[-2000:], two.output[-2000:])
+    found = results_by_student(base / "out1")
+    for student, results in results_by_student(base / "out2").items():
+        found.setdefault(student, []).extend(results)
+    return found
+
+
+@pytest.fixture(scope="session")
+def three_runs(tmp_path_factory) -> dict[str, list[dict]]:
+    return run_once(tmp_path_factory, "determinism", grade_three_times)
+
+
+@pytest.mark.parametrize("student", sorted(SUBMISSIONS))
+def test_three_gradings_at_jobs_1_and_2_are_identical(three_runs, student):
+    runs = three_runs[student]
+    assert len(runs) == 3
+    first = comparable(runs[0])
+    for other in runs[1:]:
+        assert comparable(other) == first
+
+
+def test_the_three_submissions_score_differently(three_runs):
+    cfg = load_config()
+    scores = {student: runs[0]["score"] for student, runs in three_runs.items()}
+    assert scores["alice"] == cfg.autograded_points - cfg.points["threshold"]  # everything but the grader-run training
+    assert scores["bob"] < scores["alice"] and scores["carol"] < scores["alice"] and scores["bob"] != scores["carol"]
+
+
+@pytest.mark.skipif(os.environ.get(THRESHOLD_ENV) != "1",
+                    reason=f"three grader-run trainings take minutes on 2 cores; set {THRESHOLD_ENV}=1 to run them")
+def test_grader_trained_perplexity_is_identical_at_jobs_1_and_2(tmp_path):
+    solution = {"alice": SUBMISSIONS["alice"]}
+    roots = [submitted(tmp_path / name, solution) for name in ("r1", "r2", "r3")]
+    one = run_course_grade([roots[0]], tmp_path / "out1", dict(os.environ), jobs=1, threshold=True)
+    two = run_course_grade(roots[1:], tmp_path / "out2", dict(os.environ), jobs=2, threshold=True)
+    assert one.code == 0 and two.code == 0, (one.output[-2000:], two.output[-2000:])
+    runs = results_by_student(tmp_path / "out1")["alice"] + results_by_student(tmp_path / "out2")["alice"]
+    perplexities = [r["extra_data"]["perplexity"] for r in runs]
+    assert len(runs) == 3 and isinstance(perplexities[0], float)
+    assert perplexities == [perplexities[0]] * 3  # bit for bit, not approximately
+    assert all(comparable(r) == comparable(runs[0]) for r in runs)
