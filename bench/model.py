@@ -1,0 +1,454 @@
+"""Held-out bits per character of classic text models, compressors and the lab's reference CharLSTM."""
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import json
+import lzma
+import math
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course.config import ConfigError, load_config
+from course.corpus import CorpusError, load_course_corpus
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+LN2 = math.log(2)
+ADD_K_GRID = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
+
+
+def entry(bpc: float, **detail) -> dict:
+    """One result row: bits per character, per-character perplexity and free-form details."""
+    return {"bpc": round(bpc, 4), "perplexity": round(2.0**bpc, 4), **detail}
+
+
+# --------------------------------------------------------------------------- n-gram models
+
+
+def ngram_counts(text: str, n: int) -> Counter:
+    """Counts of every length-n substring of text."""
+    return Counter(text[i : i + n] for i in range(len(text) - n + 1))
+
+
+def bits_per_char(prob: Callable[[str, str], float], text: str, start: int, context: int) -> float:
+    """Mean -log2 prob(history, text[i]) over positions i >= start.
+
+    Args:
+        prob: P(char | history); history holds at most `context` preceding characters.
+        text: the conditioning text followed by the scored text.
+        start: index of the first scored character.
+        context: characters of history the model uses (order - 1).
+    """
+    bits = sum(-math.log2(prob(text[max(0, i - context) : i], text[i])) for i in range(start, len(text)))
+    return bits / (len(text) - start)
+
+
+class AddK:
+    """Character n-gram with add-k smoothing: P(c | h) = (N(hc) + k) / (N(h.) + k V)."""
+
+    def __init__(self, train: str, order: int, vocab_size: int, k: float = 1.0):
+        self.order, self.V, self.k = order, vocab_size, k
+        self.grams = ngram_counts(train, order)
+        self.contexts = Counter()
+        for gram, n in self.grams.items():
+            self.contexts[gram[:-1]] += n
+
+    def prob(self, history: str, char: str) -> float:
+        h = history[max(0, len(history) - self.order + 1) :]
+        return (self.grams[h + char] + self.k) / (self.contexts[h] + self.k * self.V)
+
+
+def fit_add_k(train: str, order: int, vocab_size: int) -> AddK:
+    """An AddK model whose k is chosen on the last 10 % of the training text, then refit on all of it."""
+    cut = int(len(train) * 0.9)
+    model = AddK(train[:cut], order, vocab_size)
+
+    def dev_bpc(k: float) -> float:
+        model.k = k
+        return bits_per_char(model.prob, train, cut, order - 1)
+
+    return AddK(train, order, vocab_size, k=min(ADD_K_GRID, key=dev_bpc))
+
+
+class _Level:
+    """The counts of one n-gram order with, per context h, S(h) = sum_c N(hc), T(h) = #{c: N(hc) > 0}."""
+
+    def __init__(self, counts: Counter):
+        self.counts = counts
+        self.total, self.types = Counter(), Counter()
+        for gram, n in counts.items():
+            self.total[gram[:-1]] += n
+            self.types[gram[:-1]] += 1
+        n1 = sum(1 for n in counts.values() if n == 1)
+        n2 = sum(1 for n in counts.values() if n == 2)
+        self.discount = n1 / (n1 + 2 * n2) if n1 else 0.5  # Ney et al.'s estimate, always < 1
+
+
+class KneserNey:
+    """Interpolated Kneser-Ney character n-gram with one discount D_k per order k.
+
+    P_k(c | h) = (max(N_k(hc) - D_k, 0) + D_k T_k(h) P_{k-1}(c | h[1:])) / S_k(h), with P_0 = 1 / V,
+    and P_k = P_{k-1} where the context h was never seen. The model's top order k = n counts
+    occurrences; lower orders count distinct left neighbours (continuation counts). So order 1 is
+    absolute discounting of the character counts toward the uniform distribution.
+    One model serves every order up to max_order.
+    """
+
+    def __init__(self, train: str, max_order: int, vocab_size: int):
+        self.order, self.V = max_order, vocab_size
+        raw = [ngram_counts(train, k) for k in range(1, max_order + 1)]
+        self.raw = [None] + [_Level(c) for c in raw]
+        # continuation count of g = number of distinct characters seen before g
+        self.cont = [None] + [_Level(Counter(g[1:] for g in raw[k])) for k in range(1, max_order)]
+
+    def prob(self, history: str, char: str, order: int | None = None) -> float:
+        """P(char | last order-1 characters of history) under the order-`order` model."""
+        order = order or self.order
+        p = 1.0 / self.V
+        for k in range(1, order + 1):
+            level = self.raw[k] if k == order else self.cont[k]
+            h = history[max(0, len(history) - k + 1) :]
+            s = level.total.get(h, 0) if len(h) == k - 1 else 0
+            if s:
+                d = level.discount
+                p = (max(level.counts.get(h + char, 0) - d, 0.0) + d * level.types[h] * p) / s
+        return p
+
+
+# --------------------------------------------------------------------------- compressors
+
+COMPRESSORS = {
+    "gzip": lambda data: gzip.compress(data, compresslevel=9, mtime=0),
+    "bzip2": lambda data: bz2.compress(data, compresslevel=9),
+    "xz": lambda data: lzma.compress(data, preset=9 | lzma.PRESET_EXTREME),
+}
+
+
+def compression_bpc(name: str, train: str, heldout: str) -> float:
+    """Bits per held-out character of conditional compression: 8 (|C(train + test)| - |C(train)|) / chars."""
+    compress = COMPRESSORS[name]
+    a, b = train.encode("utf-8"), heldout.encode("utf-8")
+    return 8 * (len(compress(a + b)) - len(compress(a))) / len(heldout)
+
+
+# --------------------------------------------------------------------------- reference CharLSTM
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Hyper-parameters of the reference CharLSTM and its truncated-BPTT training."""
+
+    embed: int = 64
+    hidden: int = 256
+    layers: int = 1
+    batch: int = 64
+    seq_len: int = 100
+    lr: float = 2e-3
+    clip: float = 1.0
+    dropout: float = 0.0  # on the embeddings and on the LSTM output
+
+    def label(self) -> str:
+        drop = f" drop{self.dropout:g}" if self.dropout else ""
+        return f"h{self.hidden} L{self.layers} seq{self.seq_len} lr{self.lr:g}{drop}"
+
+
+class CharLSTM(nn.Module):
+    """Embedding -> LSTM -> linear head over the vocabulary (dropout before and after the LSTM)."""
+
+    def __init__(self, vocab_size: int, cfg: LSTMConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.embed)
+        self.lstm = nn.LSTM(cfg.embed, cfg.hidden, cfg.layers, batch_first=True)
+        self.head = nn.Linear(cfg.hidden, vocab_size)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, state=None):
+        """Args: x [batch, seq_len] ids; state (h, c) each [layers, batch, hidden] or None.
+
+        Returns: logits [batch, seq_len, vocab] and the new state.
+        """
+        out, state = self.lstm(self.drop(self.embed(x)), state)  # [batch, seq_len, hidden]
+        return self.head(self.drop(out)), state
+
+
+def stream_windows(ids: torch.Tensor, batch: int, seq_len: int):
+    """Endless training windows for truncated BPTT over `batch` contiguous streams of the text.
+
+    Args:
+        ids: [n] character ids.
+    Yields:
+        x, y: [batch, seq_len] inputs and next-character targets, consecutive within each stream;
+        fresh: True on the first window of each pass over the text (the state is reset there).
+    """
+    per_stream = (len(ids) - 1) // batch
+    xs = ids[: per_stream * batch].view(batch, per_stream)
+    ys = ids[1 : per_stream * batch + 1].view(batch, per_stream)
+    while True:
+        for s in range(0, per_stream - seq_len + 1, seq_len):
+            yield xs[:, s : s + seq_len], ys[:, s : s + seq_len], s == 0
+
+
+@torch.no_grad()
+def lstm_bpc(model: CharLSTM, context: torch.Tensor, target: torch.Tensor, chunk: int = 1000) -> float:
+    """Bits per character of `target`, read as one stream with the state carried throughout.
+
+    Args:
+        context: [c] ids read first (c >= 1); its last id predicts target[0].
+        target: [n] ids scored.
+    """
+    model.eval()
+    ids = torch.cat([context, target])
+    nll, state = [], None
+    for s in range(0, len(ids) - 1, chunk):
+        y = ids[s + 1 : s + chunk + 1]
+        logits, state = model(ids[s : s + len(y)][None], state)  # [1, chunk, vocab]
+        nll.append(F.cross_entropy(logits[0], y, reduction="none"))
+    model.train()
+    return torch.cat(nll)[-len(target) :].mean().item() / LN2
+
+
+def train_lstm(train_ids, vocab_size, cfg, steps, eval_at=(), evaluate=None, seed=0, log=None):
+    """Train a CharLSTM with Adam for a fixed number of steps, carrying a detached state.
+
+    Args:
+        train_ids: [n] training character ids.
+        eval_at: steps after which a checkpoint is recorded (held-out bpc if `evaluate` is given).
+        evaluate: model -> held-out bpc, or None to record times only.
+    Returns:
+        (model, checkpoints), each {"step", "seconds", "cpu_seconds", "bpc", "train_bpc"}: wall and
+        process CPU seconds of training only (not evaluation; with one torch thread, CPU seconds are
+        the wall time on an otherwise idle core), and the mean training loss since the last checkpoint.
+    """
+    torch.manual_seed(seed)
+    model = CharLSTM(vocab_size, cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    windows = stream_windows(train_ids, cfg.batch, cfg.seq_len)
+    state, seconds, cpu, points, losses = None, 0.0, 0.0, [], []
+    for step in range(1, steps + 1):
+        t0, c0 = time.perf_counter(), time.process_time()
+        x, y, fresh = next(windows)
+        logits, state = model(x, None if fresh else state)  # [batch, seq_len, vocab]
+        state = tuple(s.detach() for s in state)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        seconds, cpu = seconds + time.perf_counter() - t0, cpu + time.process_time() - c0
+        losses.append(loss.item())
+        if step in eval_at:
+            bpc = evaluate(model) if evaluate else None
+            points.append({"step": step, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+                           "bpc": None if bpc is None else round(bpc, 4),
+                           "train_bpc": round(sum(losses) / len(losses) / LN2, 4)})
+            losses = []
+            if log:
+                log(f"  {cfg.label()} step {step}: {seconds:.1f} s ({cpu:.1f} s CPU)"
+                    + ("" if bpc is None else f", held-out {bpc:.3f} bpc"))
+    return model, points
+
+
+def encode_split(vocab: list[str], train: str, heldout: str):
+    """Character ids: train [n], held-out context [1] (the last training character) and held-out target [m]."""
+    stoi = {c: i for i, c in enumerate(vocab)}
+    encode = lambda s: torch.tensor([stoi[c] for c in s], dtype=torch.long)
+    return encode(train), encode(train[-1:]), encode(heldout)
+
+
+def cpu_seconds_per_step(train_ids, vocab_size, cfg, warmup=3, timed=10) -> float:
+    """Process CPU seconds per training step of cfg (fresh model, after a few warm-up steps)."""
+    _, (a, b) = train_lstm(train_ids, vocab_size, cfg, warmup + timed, eval_at={warmup, warmup + timed})
+    return (b["cpu_seconds"] - a["cpu_seconds"]) / timed
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def machine(threads: int) -> dict:
+    """A short description of this machine and of the torch threads used."""
+    cpu = platform.processor()
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform()}
+
+
+def run_models(train: str, heldout: str, vocab: list[str], max_order: int, lstm_cfg: LSTMConfig,
+               steps: int, seed: int, log) -> dict:
+    """Every model's held-out bpc. Returns {name: entry}; LSTM entries also carry their checkpoints."""
+    V, text, start = len(vocab), train + heldout, len(train)
+    res = {"uniform": entry(math.log2(V), kind="uniform", detail=f"V = {V}")}
+    for order, name in [(1, "unigram"), (2, "bigram"), (3, "trigram")]:
+        t0 = time.perf_counter()
+        model = fit_add_k(train, order, V)
+        res[name] = entry(bits_per_char(model.prob, text, start, order - 1), kind="add-k", order=order,
+                          detail=f"add-k, k = {model.k:g} (chosen on the last 10% of train)")
+        log(f"{name}: {res[name]['bpc']:.3f} bpc ({time.perf_counter() - t0:.1f} s)")
+    t0 = time.perf_counter()
+    kn = KneserNey(train, max_order, V)
+    log(f"Kneser-Ney counts up to order {max_order}: {time.perf_counter() - t0:.1f} s")
+    for order in range(1, max_order + 1):
+        prob = lambda h, c, n=order: kn.prob(h, c, n)
+        res[f"kn-{order}"] = entry(bits_per_char(prob, text, start, order - 1), kind="kneser-ney", order=order,
+                                   detail="interpolated Kneser-Ney, one discount per order")
+        log(f"kn-{order}: {res[f'kn-{order}']['bpc']:.3f} bpc")
+    for name in COMPRESSORS:
+        res[name] = entry(compression_bpc(name, train, heldout), kind="compression",
+                          detail="8 * (|C(train + test)| - |C(train)|) / held-out chars, UTF-8, max level")
+        log(f"{name}: {res[name]['bpc']:.3f} bpc")
+
+    train_ids, context, target = encode_split(vocab, train, heldout)
+    every = max(1, steps // 4)
+    eval_at = set(range(every, 4 * steps + 1, every)) | {steps, 2 * steps, 4 * steps}
+    _, points = train_lstm(train_ids, V, lstm_cfg, 4 * steps, eval_at, lambda m: lstm_bpc(m, context, target),
+                           seed=seed, log=log)
+    by_step = {p["step"]: p for p in points}
+    for mult in (1, 2, 4):
+        p = by_step[mult * steps]
+        res[f"lstm-{mult}x"] = entry(p["bpc"], kind="lstm", steps=p["step"], seconds=p["seconds"],
+                                     cpu_seconds=p["cpu_seconds"],
+                                     detail=f"CharLSTM {lstm_cfg.label()}, {mult}x the default budget")
+    res["lstm-4x"]["checkpoints"] = points
+    return res
+
+
+def plot(results: dict, path: Path, title: str, xkey: str = "seconds") -> None:
+    """bpc against training seconds (checkpoint key `xkey`) of the LSTM, with the baselines as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = results["lstm-4x"]["checkpoints"]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.plot([p[xkey] for p in points], [p["bpc"] for p in points], "o-", color="k", label="CharLSTM")
+    baselines = ["trigram"] + [k for k in ("kn-3", "kn-5", "kn-7", "kn-10") if k in results] + list(COMPRESSORS)
+    for i, name in enumerate(baselines):
+        ax.axhline(results[name]["bpc"], color=f"C{i}", ls="--", lw=1, label=f"{name} {results[name]['bpc']:.2f}")
+    for mult in (1, 2, 4):
+        p = results[f"lstm-{mult}x"]
+        ax.annotate(f"{mult}x", (p[xkey], p["bpc"]), textcoords="offset points", xytext=(4, 6))
+    ax.set(xlabel=f"training {xkey.replace('_', ' ')}", ylabel="held-out bits per character", title=title)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+TUNE_CANDIDATES = [
+    LSTMConfig(),
+    LSTMConfig(lr=4e-3),
+    LSTMConfig(hidden=128),
+    LSTMConfig(hidden=128, lr=4e-3),
+    LSTMConfig(hidden=512),
+    LSTMConfig(hidden=128, layers=2, lr=4e-3),
+    LSTMConfig(seq_len=200),
+]
+
+
+def run_tune(train: str, heldout: str, vocab: list[str], steps: int, seed: int, log,
+             candidates: list[LSTMConfig] = TUNE_CANDIDATES) -> dict:
+    """Held-out bpc of each candidate after the same training time as `steps` steps of the first one.
+
+    Each candidate's CPU seconds per step is measured first (the fastest of three interleaved
+    rounds, so that load from other processes matters little); its budget is then a fixed step count.
+    """
+    train_ids, context, target = encode_split(vocab, train, heldout)
+    cost = {}
+    for _ in range(3):
+        for cfg in candidates:
+            key = replace(cfg, lr=0.0)  # the learning rate does not change a step's cost
+            cost[key] = min(cost.get(key, math.inf), cpu_seconds_per_step(train_ids, len(vocab), cfg))
+    speed = [cost[replace(cfg, lr=0.0)] for cfg in candidates]
+    budget_s = steps * speed[0]
+    log("CPU seconds per step: " + ", ".join(f"{c.label()} {t:.3f}" for c, t in zip(candidates, speed)))
+    rows = []
+    for cfg, sps in zip(candidates, speed):
+        n = max(2, round(budget_s / sps))
+        _, points = train_lstm(train_ids, len(vocab), cfg, n, {n // 2, n}, lambda m: lstm_bpc(m, context, target),
+                               seed=seed, log=log)
+        half, end = points
+        rows.append({"label": cfg.label(), "config": asdict(cfg), "cpu_seconds_per_step": round(sps, 4),
+                     "steps": n, "train_seconds": end["seconds"], "train_cpu_seconds": end["cpu_seconds"],
+                     "bpc_half": half["bpc"], "bpc": end["bpc"]})
+    best = min(rows, key=lambda r: r["bpc"])
+    for r in sorted(rows, key=lambda r: r["bpc"]):
+        log(f"{r['label']:<24} {r['steps']:>5} steps {r['train_cpu_seconds']:>7.1f} CPU s  {r['bpc']:.3f} bpc")
+    return {"budget_cpu_seconds": round(budget_s, 2), "budget_note": f"{steps} steps of {candidates[0].label()}",
+            "rows": rows, "best": best}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=None, help="default LSTM budget in steps (1000; --quick: 10)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
+    ap.add_argument("--tune", action="store_true", help="compare CPU configurations instead (writes tune.json)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--dropout", type=float, default=0.0, help="dropout of the reference CharLSTM (default 0)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/out/model.json or tune.json)")
+    args = ap.parse_args(argv)
+    if args.steps is None:
+        args.steps = 10 if args.quick else 1000
+    if args.steps < 1 or args.threads < 1:
+        ap.error("--steps and --threads must be positive integers")
+    if not 0.0 <= args.dropout < 1.0:
+        ap.error("--dropout must lie in [0, 1)")
+    if args.out is None:
+        args.out = OUT_DIR / ("tune.json" if args.tune else "model.json")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    try:
+        cfg = load_config()
+        corpus = load_course_corpus(cfg)
+    except (ConfigError, CorpusError) as exc:
+        print(f"bench/model.py: {exc}", file=sys.stderr)
+        return 2
+    train, heldout = corpus.train, corpus.heldout
+    max_order, lstm_cfg = 10, LSTMConfig(dropout=args.dropout)
+    if args.quick:  # the tail of the training text keeps it contiguous with the held-out part
+        train, heldout, max_order = train[-30_000:], heldout[:3_000], 4
+        lstm_cfg = LSTMConfig(embed=16, hidden=32, batch=16, seq_len=50, dropout=args.dropout)
+    log(corpus.describe() + (f"; quick: train {len(train):,}, held out {len(heldout):,}" if args.quick else ""))
+    report = {"corpus": {"name": corpus.name, "sha256": corpus.sha256, "train_chars": len(train),
+                         "heldout_chars": len(heldout), "vocab_size": len(corpus.vocab), "quick": args.quick},
+              "machine": machine(args.threads), "default_steps": args.steps}
+    t0 = time.perf_counter()
+    if args.tune:
+        candidates = [replace(c, embed=16, hidden=c.hidden // 8, batch=16) for c in TUNE_CANDIDATES] if args.quick \
+            else TUNE_CANDIDATES
+        report["tune"] = run_tune(train, heldout, corpus.vocab, args.steps, cfg.seed, log, candidates)
+    else:
+        report["lstm_config"] = asdict(lstm_cfg)
+        report["results"] = run_models(train, heldout, corpus.vocab, max_order, lstm_cfg, args.steps, cfg.seed, log)
+    report["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    if not args.tune:
+        title = f"{corpus.name}, held out {len(heldout):,} chars, {args.threads} torch thread(s)"
+        # one thread: CPU seconds are the wall time on an idle core, whatever else the machine runs
+        plot(report["results"], args.out.with_suffix(".png"), title, "cpu_seconds" if args.threads == 1 else "seconds")
+    log(f"wrote {args.out} in {report['wall_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
