@@ -210,8 +210,11 @@ def describe(level: IsolationLevel | str | None = None) -> str:
                                 "network visible",
     }[level]
     extra = list(cgroup_controls())
-    if level < IsolationLevel.BWRAP and _drop_to_nobody():
-        extra.append("runs as nobody")
+    if level < IsolationLevel.BWRAP:
+        if _drop_to_nobody():
+            extra.append("runs as nobody")
+        elif os.geteuid() == 0:
+            extra.append("WARNING: the worker runs as root (nobody cannot run this Python); prefer bubblewrap")
     return f"{level} ({parts}{'; ' + ', '.join(extra) if extra else ''})"
 
 
