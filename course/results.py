@@ -116,8 +116,14 @@ def time_spent(st: State) -> float:
     return time.monotonic() - st.started
 
 
-def feedback_markdown(results: dict[str, Any], output: str) -> str:
-    """Readable feedback for the student, built from results.json only."""
+def feedback_markdown(results: dict[str, Any], output: str, order: list[str] | None = None) -> str:
+    """Readable feedback for the student, built from results.json only.
+
+    Args:
+        results: the results.json dict.
+        output: the student's captured output (its tail is shown).
+        order: exercises in notebook order (the table follows it; others come last).
+    """
     extra = results["extra_data"]
     lines = [
         f"# Feedback for {extra['submission_id']}",
@@ -132,8 +138,9 @@ def feedback_markdown(results: dict[str, Any], output: str) -> str:
         key = test["tags"][0] if test["tags"] else "other"
         by_exercise.setdefault(key, []).append(test)
     if by_exercise:
+        rank = {key: i for i, key in enumerate(order or [])}
         lines += ["| exercise | score | checks passed |", "|---|---|---|"]
-        for key, tests in by_exercise.items():
+        for key, tests in sorted(by_exercise.items(), key=lambda kv: rank.get(kv[0], len(rank))):
             got = sum(t["score"] for t in tests)
             top = sum(t["max_score"] for t in tests)
             passed = sum(t["status"] == "passed" for t in tests)
@@ -157,7 +164,7 @@ def write_submission(st: State) -> None:
     """OUT/<id>/results.json and feedback.md, each written atomically."""
     results = build_results(st)
     folder = st.ctx.out_dir / st.sub.id
-    atomic_write(folder / "feedback.md", feedback_markdown(results, st.output))
+    atomic_write(folder / "feedback.md", feedback_markdown(results, st.output, order=list(st.ctx.cfg.points)))
     atomic_write(folder / "results.json", json.dumps(results, indent=1) + "\n")  # last: marks the result complete
     st.result = results
 

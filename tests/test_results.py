@@ -73,3 +73,11 @@ def test_write_submission_and_gradebook(tmp_path):
     assert [(r["student_id"], r["score"], r["max_score"], r["status"]) for r in table] == [
         ("alice", "4", "100", "graded"), ("bob", "0", "100", "rejected")]
     assert table[0]["assignment"] == "lab_rnn"
+
+
+def test_feedback_follows_the_notebook_order(tmp_path):
+    results = build_results(make_state(tmp_path, CHECKS))
+    text = feedback_markdown(results, "", order=["decode", "MyRNN"])
+    assert text.index("| `decode` |") < text.index("| `MyRNN` |")
+    text = feedback_markdown(results, "", order=["MyRNN", "decode"])
+    assert text.index("| `MyRNN` |") < text.index("| `decode` |")

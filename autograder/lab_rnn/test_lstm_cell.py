@@ -74,4 +74,5 @@ def test_lstm_cell_gradients(plan, probe, expect):
                             "(no .detach(), .data, numpy or in-place changes of the inputs).")
             grad = expect.tensor(resp, f"grad_{name}", f"the gradient of {name}", shape=req.arrays[name].shape)
             if not expect.close(grad, expected[name], atol=1e-3, rtol=1e-3):
-                expect.fail(f"The gradient of {name} differs from nn.LSTMCell's: is something detached inside lstm_cell?")
+                expect.fail(f"The gradient of {name} differs from nn.LSTMCell's. If the values differ too, fix "
+                            "those first; otherwise look for something detached inside lstm_cell.")

@@ -133,7 +133,8 @@ def test_myrnn_gradients(plan, probe, expect):
             grad = expect.tensor(resp, f"grad_{name}", f"the gradient of {name}", shape=shape)
             if not expect.close(grad, expected, atol=1e-3, rtol=1e-3):
                 expect.fail(f"The gradient of {name} differs from nn.RNN's (largest difference "
-                            f"{expect.max_diff(grad, expected):.3g}): is something detached or modified in place in forward?")
+                            f"{expect.max_diff(grad, expected):.3g}). If the outputs differ too, fix those first; "
+                            "otherwise look for something detached or modified in place in forward.")
 
 
 # A line magic, a shell escape or a cell-magic header (``%time``, ``!pip``, ``%%time``, ``x = !ls``).
