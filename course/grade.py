@@ -32,7 +32,6 @@ class Options:
         threshold: run the grader-side training (the most expensive step).
         checks: pytest -k expression selecting checks (None: all; used by tests only).
         isolation: the sandbox level to use (None: the strongest available).
-        config_overrides: settings the tests change, recorded in results.
     """
 
     threshold: bool = True
