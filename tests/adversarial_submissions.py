@@ -707,7 +707,7 @@ import torch
 
 
 class Liar(torch.Tensor):
-    """torch.equal always says yes: the grader's worker-side carried-state record believes it."""
+    """torch.equal always says yes, hoping the grader's carried-state record believes it."""
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -1077,11 +1077,9 @@ ENTRIES: list[Entry] = [
                     "could not be read back (dtype torch.complex64)", "62000000 elements (at most 4194304)"),
           check=check_huge_reply),
     Entry("hostile-rewritten-worker-runtime-gains-nothing", attack(MyRNN=TAMPER_WORKER)),
-    Entry("hostile-lying-torch-function-forges-worker-side-flags",
+    Entry("hostile-lying-torch-function-and-patched-grad-mode-gain-nothing",
           attack(train_epoch=FORGED_FLAGS_TRAIN, perplexity=FORGED_FLAGS_PERPLEXITY),
-          known_defect="the carried-state and gradient-mode flags are computed inside the student's process "
-                       "(worker_ops.GraderLM._record); a lying torch.equal and a patched torch.is_grad_enabled "
-                       "pass test_train_epoch_detaches_state and test_perplexity_eval_no_grad"),
+          check=lambda g, env: (_all_failed(g, "train_epoch"), _all_failed(g, "perplexity"))),
     Entry("hostile-exceptions-with-lone-surrogates-and-broken-str-are-reported",
           attack(MyRNN=SURROGATE, lstm_cell=BROKEN_STR, to_batch_first=HUGE_MESSAGE),
           messages=("a lone surrogate \ufffd in the message", "Unprintable: <message could not be shown>",

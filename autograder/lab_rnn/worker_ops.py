@@ -21,8 +21,14 @@ from course.worker.runtime import op, symbol
 MAX_ITEMS = 1024  # longest list, dict or string described back
 MAX_WINDOWS = 256  # most make_batches windows sent back
 _THRESHOLD: dict = {}  # the grader-trained model and its held-out state, kept between threshold calls
-# Bound before any student code runs: a submission that patches torch.equal cannot change the records.
+# Bound before any student code runs, so that a submission which rebinds these names cannot change
+# the records. The records are also made with tensor-subclass overrides off (``_plain``): a subclass
+# with a lying ``__torch_function__`` cannot answer for torch.equal, .requires_grad or .detach().
 _equal = torch.equal
+_grad_enabled = torch._C.is_grad_enabled
+_plain = torch._C.DisableTorchFunctionSubclass
+_requires_grad = torch._C.TensorBase.requires_grad.__get__
+_grad_fn = torch._C.TensorBase.grad_fn.__get__
 
 
 # --- describing what the student returned ---------------------------------------------------------
@@ -333,16 +339,18 @@ class GraderLM(nn.Module):
         self._last = None
 
     def _record(self, x, state) -> dict:
-        rec = {"shape": list(x.shape) if isinstance(x, torch.Tensor) else None, "state": "none",
-               "attached": False, "carried": False, "training": self.training,
-               "grad_enabled": torch.is_grad_enabled()}
-        if state is not None:
-            parts = list(state) if isinstance(state, (tuple, list)) else [state]
-            rec["state"] = type_name(state)
-            rec["attached"] = any(isinstance(s, torch.Tensor) and (s.requires_grad or s.grad_fn is not None) for s in parts)
-            rec["carried"] = self._last is not None and len(parts) == 2 and all(
-                isinstance(s, torch.Tensor) and s.shape == last.shape and _equal(s.detach().cpu(), last)
-                for s, last in zip(parts, self._last))
+        with _plain():
+            rec = {"shape": list(x.shape) if isinstance(x, torch.Tensor) else None, "state": "none",
+                   "attached": False, "carried": False, "training": self.training,
+                   "grad_enabled": _grad_enabled()}
+            if state is not None:
+                parts = list(state) if isinstance(state, (tuple, list)) else [state]
+                rec["state"] = type_name(state)
+                rec["attached"] = any(isinstance(s, torch.Tensor) and (_requires_grad(s) or _grad_fn(s) is not None)
+                                      for s in parts)
+                rec["carried"] = self._last is not None and len(parts) == 2 and all(
+                    isinstance(s, torch.Tensor) and s.shape == last.shape and _equal(s.detach().cpu(), last)
+                    for s, last in zip(parts, self._last))
         return rec
 
     def forward(self, x, state=None):
@@ -350,11 +358,13 @@ class GraderLM(nn.Module):
         self.calls.append(rec)
         h, new_state = self.lstm(self.embed(x), state)  # [batch, seq_len, hidden]
         logits = self.head(self.drop(h))  # [batch, seq_len, vocab]
-        self._last = tuple(s.detach().cpu().clone() for s in new_state)
-        if self.targets is not None and len(self.calls) <= len(self.targets):
-            with torch.no_grad():
-                y = self.targets[len(self.calls) - 1]
-                rec["loss"] = float(F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1).to(logits.device)))
+        with _plain():
+            self._last = tuple(s.detach().cpu().clone() for s in new_state)
+            if self.targets is not None and len(self.calls) <= len(self.targets):
+                with torch.no_grad():
+                    y = self.targets[len(self.calls) - 1]
+                    rec["loss"] = float(F.cross_entropy(logits.reshape(-1, logits.size(-1)),
+                                                        y.reshape(-1).to(logits.device)))
         return logits, new_state
 
 
