@@ -63,7 +63,7 @@ class State:
     rejected: str | None = None  # why the file is not gradable (score 0)
     assembly: Assembly | None = None
     session: Any = None
-    cell_reports: list[Any] = field(default_factory=list)
+    cell_reports: list[Any] = field(default_factory=list)  # course.session.CellReport, one per cell run
     plan: list[ProbeRequest] = field(default_factory=list)
     responses: dict[str, Response] = field(default_factory=dict)
     threshold: dict[str, Any] | None = None

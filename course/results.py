@@ -42,13 +42,8 @@ def _cell_errors(st: State) -> list[str]:
     lines = []
     missing = set(st.assembly.missing) if st.assembly else set()  # already explained by the assembler
     for rep in st.cell_reports:
-        status = getattr(rep, "status", None) or (rep.get("status") if isinstance(rep, dict) else None)
-        if status and status != "ok":
-            cell = getattr(rep, "cell_id", None) or (rep.get("cell_id") if isinstance(rep, dict) else "?")
-            if cell in missing:
-                continue
-            message = getattr(rep, "message", None) or (rep.get("message") if isinstance(rep, dict) else "")
-            lines.append(f"Cell `{cell}` raised an error: {message}")
+        if rep.status != "ok" and rep.cell_id not in missing:
+            lines.append(f"Cell `{rep.cell_id}` raised an error: {rep.message}")
     return lines
 
 

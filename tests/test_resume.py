@@ -7,12 +7,12 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbfactory
 import pytest
 from adversarial_submissions import REPO, run_course_grade, survivors
+from procs import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("adversarial")]
 
@@ -43,15 +43,6 @@ def build_batch(folder: Path, marker: str) -> list[str]:
 def snapshot(path: Path) -> tuple[int, int, bytes]:
     stat = path.stat()
     return stat.st_ino, stat.st_mtime_ns, path.read_bytes()
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_sigkilled_grader_resumes_without_regrading_and_leaves_no_process(tmp_path):

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from course import sandbox
 from course.config import REPO_ROOT, Limits
 from course.sandbox import IsolationLevel, Sandbox, SandboxError
+from procs import processes_with, wait_for
 
 LIMITS = Limits(check_timeout_s=30, submission_timeout_s=120, threshold_timeout_s=60, memory_limit_mb=3072,
                 max_processes=32, max_file_size_mb=8, max_output_bytes=10_000, max_notebook_bytes=1_000_000,
@@ -23,28 +23,6 @@ LIMITS = Limits(check_timeout_s=30, submission_timeout_s=120, threshold_timeout_
 LEVELS = [lv for lv in IsolationLevel if sandbox.level_available(lv)]
 NAMESPACED = [lv for lv in LEVELS if lv >= IsolationLevel.UNSHARE]
 needs_bwrap = pytest.mark.skipif(not sandbox.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
-
-
-def processes_with(marker: str) -> list[int]:
-    """Pids whose command line contains ``marker`` (seen from the grader's /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
-
-
-def wait_for(predicate, seconds: float = 20.0) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 class Jail:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from course.config import REPO_ROOT, Limits
 from course.probes import ProbeRequest
 from course.sandbox import IsolationLevel, SandboxError
 from course.session import InProcessSession, WorkerSession
+from procs import processes_with, wait_for
 
 OPS = Path(__file__).parent / "files" / "sandbox_ops.py"
 LIMITS = Limits(check_timeout_s=30, submission_timeout_s=300, threshold_timeout_s=60, memory_limit_mb=3072,
@@ -24,25 +24,6 @@ LIMITS = Limits(check_timeout_s=30, submission_timeout_s=300, threshold_timeout_
 BEST = sandbox.probe_isolation()
 LEVELS = [lv for lv in IsolationLevel if sandbox.level_available(lv)]
 needs_bwrap = pytest.mark.skipif(not sandbox.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
-
-
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
-
-
-def wait_for(predicate, seconds: float = 10.0) -> bool:
-    end = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < end:
-        time.sleep(0.05)
-    return predicate()
 
 
 def gone(marker: str, seconds: float = 5.0) -> bool:
