@@ -7,11 +7,13 @@ import gzip
 import json
 import lzma
 import math
+import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -24,6 +26,7 @@ from course.config import ConfigError, load_config
 from course.corpus import CorpusError, load_course_corpus
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
+TUNE_JSON = Path(__file__).resolve().parent / "tune.json"  # committed: RESULTS.md justifies the default from it
 LN2 = math.log(2)
 ADD_K_GRID = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
 
@@ -147,20 +150,35 @@ def compression_bpc(name: str, train: str, heldout: str) -> float:
 
 @dataclass(frozen=True)
 class LSTMConfig:
-    """Hyper-parameters of the reference CharLSTM and its truncated-BPTT training."""
+    """Hyper-parameters of the reference CharLSTM and its truncated-BPTT training.
+
+    The defaults are the notebook's CPU defaults (its `parameters` cell).
+    """
 
     embed: int = 64
     hidden: int = 256
     layers: int = 1
     batch: int = 64
     seq_len: int = 100
-    lr: float = 2e-3
+    lr: float = 1e-2
     clip: float = 1.0
-    dropout: float = 0.0  # on the embeddings and on the LSTM output
+    dropout: float = 0.1  # on the embeddings and on the LSTM output
+    decay: float = 0.3  # the last fraction of the steps decays the learning rate linearly to 0
 
     def label(self) -> str:
         drop = f" drop{self.dropout:g}" if self.dropout else ""
-        return f"h{self.hidden} L{self.layers} seq{self.seq_len} lr{self.lr:g}{drop}"
+        decay = f" decay{self.decay:g}" if self.decay else " constant"
+        batch = f" b{self.batch}" if self.batch != 64 else ""
+        return f"h{self.hidden} L{self.layers}{batch} seq{self.seq_len} lr{self.lr:g}{drop}{decay}"
+
+
+def lr_scale(done: int, steps: int, decay: float) -> float:
+    """Learning-rate factor after `done` of `steps` steps: 1, then linear to 0 over the last `decay` fraction.
+
+    The notebook's schedule: LambdaLR with min(1, (STEPS - done) / decay_steps).
+    """
+    decay_steps = max(1, round(decay * steps)) if decay else 0
+    return min(1.0, (steps - done) / decay_steps) if decay_steps else 1.0
 
 
 class CharLSTM(nn.Module):
@@ -221,6 +239,9 @@ def lstm_bpc(model: CharLSTM, context: torch.Tensor, target: torch.Tensor, chunk
 def train_lstm(train_ids, vocab_size, cfg, steps, eval_at=(), evaluate=None, seed=0, log=None):
     """Train a CharLSTM with Adam for a fixed number of steps, carrying a detached state.
 
+    The learning rate follows the notebook's schedule over exactly `steps` steps (see lr_scale),
+    so a run of N steps is the notebook's recipe with STEPS = N, not a checkpoint of a longer run.
+
     Args:
         train_ids: [n] training character ids.
         eval_at: steps after which a checkpoint is recorded (held-out bpc if `evaluate` is given).
@@ -237,6 +258,8 @@ def train_lstm(train_ids, vocab_size, cfg, steps, eval_at=(), evaluate=None, see
     state, seconds, cpu, points, losses = None, 0.0, 0.0, [], []
     for step in range(1, steps + 1):
         t0, c0 = time.perf_counter(), time.process_time()
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_scale(step - 1, steps, cfg.decay)
         x, y, fresh = next(windows)
         logits, state = model(x, None if fresh else state)  # [batch, seq_len, vocab]
         state = tuple(s.detach() for s in state)
@@ -286,10 +309,42 @@ def machine(threads: int) -> dict:
             "torch": torch.__version__, "platform": platform.platform()}
 
 
-def run_models(train: str, heldout: str, vocab: list[str], max_order: int, lstm_cfg: LSTMConfig,
-               steps: int, seed: int, log) -> dict:
-    """Every model's held-out bpc. Returns {name: entry}; LSTM entries also carry their checkpoints."""
-    V, text, start = len(vocab), train + heldout, len(train)
+@dataclass(frozen=True)
+class LSTMRun:
+    """One CharLSTM training run, picklable for a worker process."""
+
+    train_ids: torch.Tensor  # [n] training ids
+    context: torch.Tensor  # [1] the id read before the held-out text
+    target: torch.Tensor  # [m] held-out ids scored
+    vocab_size: int
+    cfg: LSTMConfig
+    steps: int
+    seed: int
+    threads: int = 1  # torch threads of the run
+    checkpoints: int = 4  # held-out evaluations, evenly spaced; the last one at `steps` (fewer when steps is smaller)
+
+
+def lstm_run(run: LSTMRun) -> list[dict]:
+    """Train one run and return its checkpoints (see train_lstm), evaluated on the held-out text."""
+    torch.set_num_threads(run.threads)
+    eval_at = {max(1, round(run.steps * k / run.checkpoints)) for k in range(1, run.checkpoints + 1)}
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    _, points = train_lstm(run.train_ids, run.vocab_size, run.cfg, run.steps, eval_at,
+                           lambda m: lstm_bpc(m, run.context, run.target), seed=run.seed, log=log)
+    return points
+
+
+def run_parallel(fn: Callable, items: list, jobs: int) -> list:
+    """[fn(item) for item in items], in `jobs` fresh worker processes when jobs > 1 (in order)."""
+    if jobs <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(fn, items))
+
+
+def run_baselines(train: str, heldout: str, V: int, max_order: int, log) -> dict:
+    """Held-out bpc of the uniform model, add-k and Kneser-Ney n-grams and the compressors."""
+    text, start = train + heldout, len(train)
     res = {"uniform": entry(math.log2(V), kind="uniform", detail=f"V = {V}")}
     for order, name in [(1, "unigram"), (2, "bigram"), (3, "trigram")]:
         t0 = time.perf_counter()
@@ -309,106 +364,128 @@ def run_models(train: str, heldout: str, vocab: list[str], max_order: int, lstm_
         res[name] = entry(compression_bpc(name, train, heldout), kind="compression",
                           detail="8 * (|C(train + test)| - |C(train)|) / held-out chars, UTF-8, max level")
         log(f"{name}: {res[name]['bpc']:.3f} bpc")
+    return res
 
+
+def run_models(train: str, heldout: str, vocab: list[str], max_order: int, lstm_cfg: LSTMConfig,
+               steps: int, seed: int, log, jobs: int = 1, threads: int = 1) -> dict:
+    """Every model's held-out bpc. Returns {name: entry}; LSTM entries also carry their checkpoints.
+
+    The LSTM trains three separate runs of `steps`, 2 x `steps` and 4 x `steps` (the learning-rate
+    schedule spans each run), in `jobs` worker processes of `threads` torch threads.
+    """
+    V = len(vocab)
+    res = {}
     train_ids, context, target = encode_split(vocab, train, heldout)
-    every = max(1, steps // 4)
-    eval_at = set(range(every, 4 * steps + 1, every)) | {steps, 2 * steps, 4 * steps}
-    _, points = train_lstm(train_ids, V, lstm_cfg, 4 * steps, eval_at, lambda m: lstm_bpc(m, context, target),
-                           seed=seed, log=log)
-    by_step = {p["step"]: p for p in points}
-    for mult in (1, 2, 4):
-        p = by_step[mult * steps]
-        res[f"lstm-{mult}x"] = entry(p["bpc"], kind="lstm", steps=p["step"], seconds=p["seconds"],
-                                     cpu_seconds=p["cpu_seconds"],
+    runs = {mult: LSTMRun(train_ids, context, target, V, lstm_cfg, mult * steps, seed, threads) for mult in (4, 2, 1)}
+    with ThreadPoolExecutor(1) as background:  # the n-grams are counted while the LSTM runs train
+        trained = background.submit(run_parallel, lstm_run, list(runs.values()), jobs)
+        res.update(run_baselines(train, heldout, V, max_order, log))
+        points_per_run = trained.result()
+    for (mult, run), points in zip(runs.items(), points_per_run):
+        end = points[-1]
+        log(f"lstm-{mult}x: {end['bpc']:.3f} bpc after {run.steps} steps ({end['cpu_seconds']:.0f} CPU s)")
+        res[f"lstm-{mult}x"] = entry(end["bpc"], kind="lstm", steps=run.steps, seconds=end["seconds"],
+                                     cpu_seconds=end["cpu_seconds"], checkpoints=points,
                                      detail=f"CharLSTM {lstm_cfg.label()}, {mult}x the default budget")
-    res["lstm-4x"]["checkpoints"] = points
     return res
 
 
 def plot(results: dict, path: Path, title: str, xkey: str = "seconds") -> None:
-    """bpc against training seconds (checkpoint key `xkey`) of the LSTM, with the baselines as horizontal lines."""
+    """bpc against training seconds (checkpoint key `xkey`) of the LSTM runs, with the baselines as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = results["lstm-4x"]["checkpoints"]
     fig, ax = plt.subplots(figsize=(8, 5))
-    ax.plot([p[xkey] for p in points], [p["bpc"] for p in points], "o-", color="k", label="CharLSTM")
-    baselines = ["trigram"] + [k for k in ("kn-3", "kn-5", "kn-7", "kn-10") if k in results] + list(COMPRESSORS)
+    for i, mult in enumerate((1, 2, 4)):
+        run = results[f"lstm-{mult}x"]
+        points = run["checkpoints"]
+        ax.plot([p[xkey] for p in points], [p["bpc"] for p in points], "o-", color="k", alpha=0.4 + 0.2 * i,
+                ms=4, label=f"CharLSTM, {mult}x budget ({run['steps']} steps): {run['bpc']:.2f}")
+        ax.annotate(f"{mult}x", (run[xkey], run["bpc"]), textcoords="offset points", xytext=(4, 6))
+    baselines = ["trigram"] + [k for k in ("kn-5", "kn-7", "kn-10") if k in results] + list(COMPRESSORS)
     for i, name in enumerate(baselines):
         ax.axhline(results[name]["bpc"], color=f"C{i}", ls="--", lw=1, label=f"{name} {results[name]['bpc']:.2f}")
-    for mult in (1, 2, 4):
-        p = results[f"lstm-{mult}x"]
-        ax.annotate(f"{mult}x", (p[xkey], p["bpc"]), textcoords="offset points", xytext=(4, 6))
     ax.set(xlabel=f"training {xkey.replace('_', ' ')}", ylabel="held-out bits per character", title=title)
-    ax.legend(fontsize=8, loc="best")
+    top = max(results["trigram"]["bpc"], results["lstm-1x"]["bpc"]) + 0.1
+    ax.set_ylim(min(results["xz"]["bpc"], results["lstm-4x"]["bpc"]) - 0.1, top)
+    ax.legend(fontsize=8, loc="upper right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-TUNE_CANDIDATES = [
-    LSTMConfig(),
-    LSTMConfig(lr=4e-3),
-    LSTMConfig(hidden=128),
-    LSTMConfig(hidden=128, lr=4e-3),
-    LSTMConfig(hidden=512),
-    LSTMConfig(hidden=128, layers=2, lr=4e-3),
-    LSTMConfig(seq_len=200),
+DEFAULT = LSTMConfig()  # the notebook's CPU default
+DEFAULT_STEPS = 800  # the notebook's STEPS: its default CPU budget
+TUNE_CANDIDATES = [  # the first one is the notebook's default; it sets the CPU budget
+    DEFAULT,
+    replace(DEFAULT, lr=1.5e-2),
+    replace(DEFAULT, lr=5e-3),
+    replace(DEFAULT, dropout=0.0),
+    replace(DEFAULT, decay=0.0),
+    replace(DEFAULT, lr=2e-3, dropout=0.0, decay=0.0),  # the previous default: constant rate, no dropout
+    replace(DEFAULT, hidden=384, dropout=0.2),
+    replace(DEFAULT, hidden=128, dropout=0.0),
+    replace(DEFAULT, batch=32),
 ]
 
 
 def run_tune(train: str, heldout: str, vocab: list[str], steps: int, seed: int, log,
-             candidates: list[LSTMConfig] = TUNE_CANDIDATES) -> dict:
+             candidates: list[LSTMConfig] = TUNE_CANDIDATES, jobs: int = 1) -> dict:
     """Held-out bpc of each candidate after the same training time as `steps` steps of the first one.
 
     Each candidate's CPU seconds per step is measured first (the fastest of three interleaved
-    rounds, so that load from other processes matters little); its budget is then a fixed step count.
+    rounds, so that load from other processes matters little); its budget is then a fixed step
+    count, and the runs train in `jobs` worker processes of one torch thread.
     """
     train_ids, context, target = encode_split(vocab, train, heldout)
     cost = {}
     for _ in range(3):
         for cfg in candidates:
-            key = replace(cfg, lr=0.0)  # the learning rate does not change a step's cost
+            key = replace(cfg, lr=0.0, dropout=0.0, decay=0.0)  # these do not change a step's cost
             cost[key] = min(cost.get(key, math.inf), cpu_seconds_per_step(train_ids, len(vocab), cfg))
-    speed = [cost[replace(cfg, lr=0.0)] for cfg in candidates]
+    speed = [cost[replace(cfg, lr=0.0, dropout=0.0, decay=0.0)] for cfg in candidates]
     budget_s = steps * speed[0]
     log("CPU seconds per step: " + ", ".join(f"{c.label()} {t:.3f}" for c, t in zip(candidates, speed)))
+    runs = [LSTMRun(train_ids, context, target, len(vocab), cfg, max(2, round(budget_s / sps)), seed, checkpoints=2)
+            for cfg, sps in zip(candidates, speed)]
     rows = []
-    for cfg, sps in zip(candidates, speed):
-        n = max(2, round(budget_s / sps))
-        _, points = train_lstm(train_ids, len(vocab), cfg, n, {n // 2, n}, lambda m: lstm_bpc(m, context, target),
-                               seed=seed, log=log)
-        half, end = points
-        rows.append({"label": cfg.label(), "config": asdict(cfg), "cpu_seconds_per_step": round(sps, 4),
-                     "steps": n, "train_seconds": end["seconds"], "train_cpu_seconds": end["cpu_seconds"],
+    for run, sps, points in zip(runs, speed, run_parallel(lstm_run, runs, jobs)):
+        half, end = points[0], points[-1]
+        rows.append({"label": run.cfg.label(), "config": asdict(run.cfg), "cpu_seconds_per_step": round(sps, 4),
+                     "steps": run.steps, "train_seconds": end["seconds"], "train_cpu_seconds": end["cpu_seconds"],
                      "bpc_half": half["bpc"], "bpc": end["bpc"]})
     best = min(rows, key=lambda r: r["bpc"])
     for r in sorted(rows, key=lambda r: r["bpc"]):
-        log(f"{r['label']:<24} {r['steps']:>5} steps {r['train_cpu_seconds']:>7.1f} CPU s  {r['bpc']:.3f} bpc")
+        log(f"{r['label']:<48} {r['steps']:>5} steps {r['train_cpu_seconds']:>7.1f} CPU s  {r['bpc']:.3f} bpc")
     return {"budget_cpu_seconds": round(budget_s, 2), "budget_note": f"{steps} steps of {candidates[0].label()}",
             "rows": rows, "best": best}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=None, help="default LSTM budget in steps (1000; --quick: 10)")
+    ap.add_argument("--steps", type=int, default=None, help="default LSTM budget in steps (800; --quick: 10)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
-    ap.add_argument("--tune", action="store_true", help="compare CPU configurations instead (writes tune.json)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--dropout", type=float, default=0.0, help="dropout of the reference CharLSTM (default 0)")
-    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/out/model.json or tune.json)")
+    ap.add_argument("--tune", action="store_true", help="compare CPU configurations instead (writes bench/tune.json)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="LSTM runs trained at once, each in its own process (default: 2, or 1 on one core)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per LSTM run (default 1)")
+    ap.add_argument("--dropout", type=float, default=None, help=f"dropout of the reference CharLSTM (default {DEFAULT.dropout})")
+    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/out/model.json, or bench/tune.json with --tune)")
     args = ap.parse_args(argv)
     if args.steps is None:
-        args.steps = 10 if args.quick else 1000
-    if args.steps < 1 or args.threads < 1:
-        ap.error("--steps and --threads must be positive integers")
+        args.steps = 10 if args.quick else DEFAULT_STEPS
+    if args.steps < 1 or args.threads < 1 or args.jobs < 1:
+        ap.error("--steps, --jobs and --threads must be positive integers")
+    if args.dropout is None:
+        args.dropout = DEFAULT.dropout
     if not 0.0 <= args.dropout < 1.0:
         ap.error("--dropout must lie in [0, 1)")
     if args.out is None:
-        args.out = OUT_DIR / ("tune.json" if args.tune else "model.json")
+        args.out = TUNE_JSON if args.tune else OUT_DIR / "model.json"
     return args
 
 
@@ -423,27 +500,28 @@ def main(argv=None) -> int:
         print(f"bench/model.py: {exc}", file=sys.stderr)
         return 2
     train, heldout = corpus.train, corpus.heldout
-    max_order, lstm_cfg = 10, LSTMConfig(dropout=args.dropout)
+    max_order, lstm_cfg = 10, replace(DEFAULT, dropout=args.dropout)
     if args.quick:  # the tail of the training text keeps it contiguous with the held-out part
         train, heldout, max_order = train[-30_000:], heldout[:3_000], 4
-        lstm_cfg = LSTMConfig(embed=16, hidden=32, batch=16, seq_len=50, dropout=args.dropout)
+        lstm_cfg = replace(lstm_cfg, embed=16, hidden=32, batch=16, seq_len=50)
     log(corpus.describe() + (f"; quick: train {len(train):,}, held out {len(heldout):,}" if args.quick else ""))
     report = {"corpus": {"name": corpus.name, "sha256": corpus.sha256, "train_chars": len(train),
                          "heldout_chars": len(heldout), "vocab_size": len(corpus.vocab), "quick": args.quick},
-              "machine": machine(args.threads), "default_steps": args.steps}
+              "machine": machine(args.threads), "default_steps": args.steps, "jobs": args.jobs}
     t0 = time.perf_counter()
     if args.tune:
         candidates = [replace(c, embed=16, hidden=c.hidden // 8, batch=16) for c in TUNE_CANDIDATES] if args.quick \
             else TUNE_CANDIDATES
-        report["tune"] = run_tune(train, heldout, corpus.vocab, args.steps, cfg.seed, log, candidates)
+        report["tune"] = run_tune(train, heldout, corpus.vocab, args.steps, cfg.seed, log, candidates, args.jobs)
     else:
         report["lstm_config"] = asdict(lstm_cfg)
-        report["results"] = run_models(train, heldout, corpus.vocab, max_order, lstm_cfg, args.steps, cfg.seed, log)
+        report["results"] = run_models(train, heldout, corpus.vocab, max_order, lstm_cfg, args.steps, cfg.seed, log,
+                                       args.jobs, args.threads)
     report["wall_seconds"] = round(time.perf_counter() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     if not args.tune:
-        title = f"{corpus.name}, held out {len(heldout):,} chars, {args.threads} torch thread(s)"
+        title = f"{corpus.name}, held out {len(heldout):,} chars, {args.threads} torch thread(s) per run"
         # one thread: CPU seconds are the wall time on an idle core, whatever else the machine runs
         plot(report["results"], args.out.with_suffix(".png"), title, "cpu_seconds" if args.threads == 1 else "seconds")
     log(f"wrote {args.out} in {report['wall_seconds']} s")

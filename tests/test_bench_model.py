@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -117,6 +118,28 @@ def test_lstm_learns_a_repeated_text(bm):
     assert 0 < points[0]["train_bpc"] < math.log2(5)
 
 
+def notebook_schedule() -> str:
+    """The `lambda done: ...` learning-rate factor of the source notebook's training cell."""
+    nb = json.loads((BENCH.parent.parent / "source" / "lab_rnn" / "lab_rnn.ipynb").read_text())
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        match = re.search(r"LambdaLR\(optimizer, (lambda done: .*)\)$", src, re.M)
+        if match:
+            return match.group(1)
+    raise AssertionError("no LambdaLR schedule in the notebook's training cell")
+
+
+@pytest.mark.parametrize("steps, decay", [(800, 0.3), (10, 0.2), (7, 0.0), (5, 1.0)])
+def test_lr_scale_is_the_notebooks_schedule(bm, steps, decay):
+    decay_steps = max(1, round(decay * steps))
+    factor = eval(notebook_schedule(), {"STEPS": steps, "decay_steps": decay_steps, "min": min})  # noqa: S307
+    scales = [bm.lr_scale(done, steps, decay) for done in range(steps)]
+    assert scales == pytest.approx([factor(done) for done in range(steps)])
+    assert all(0 < s <= 1 for s in scales) and scales == sorted(scales, reverse=True)
+    flat = steps - (decay_steps if decay else 0)
+    assert scales[:flat] == [1.0] * flat  # constant, then a linear fall over the decay steps
+
+
 def test_missing_config_is_a_clear_error(bm, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_CONFIG", str(tmp_path / "missing.py"))
     assert bm.main(["--quick", "--out", str(tmp_path / "m.json")]) == 2
@@ -127,7 +150,7 @@ def test_missing_config_is_a_clear_error(bm, tmp_path, monkeypatch, capsys):
 def test_quick_run_reports_every_model(tmp_path):
     out = tmp_path / "model.json"
     env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl")}
-    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)],
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--jobs", "2", "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
@@ -145,6 +168,10 @@ def test_quick_run_reports_every_model(tmp_path):
     for name in ("gzip", "bzip2", "xz"):
         assert res[name]["bpc"] < 8
     assert [res[f"lstm-{m}x"]["steps"] for m in (1, 2, 4)] == [10, 20, 40]
+    for m in (1, 2, 4):  # separate runs, each with its own checkpoints, the last one at its budget
+        points = res[f"lstm-{m}x"]["checkpoints"]
+        assert [p["step"] for p in points][-1] == 10 * m and res[f"lstm-{m}x"]["bpc"] == points[-1]["bpc"]
+    assert report["jobs"] == 2  # the three runs trained in worker processes
     assert res["lstm-4x"]["bpc"] < res["lstm-1x"]["bpc"] < res["uniform"]["bpc"]
     assert res["lstm-1x"]["seconds"] < res["lstm-4x"]["seconds"]
     assert report["machine"]["torch_threads"] == 1
@@ -164,3 +191,13 @@ def test_tune_gives_every_candidate_the_same_budget(bm):
     assert rows[0]["cpu_seconds_per_step"] == rows[1]["cpu_seconds_per_step"]  # lr does not change the cost
     assert all(r["steps"] >= 2 and math.isfinite(r["bpc"]) for r in rows)
     assert report["best"] == min(rows, key=lambda r: r["bpc"])
+
+
+@pytest.mark.parametrize("steps, checkpoints, expected", [(7, 2, [4, 7]), (9, 4, [2, 4, 7, 9]), (3, 4, [1, 2, 3])])
+def test_lstm_run_evaluates_its_checkpoints_once_each(bm, steps, checkpoints, expected):
+    ids = torch.tensor([i % 5 for i in range(400)])
+    run = bm.LSTMRun(ids, ids[:1], ids[1:50], 5, bm.LSTMConfig(embed=4, hidden=8, batch=2, seq_len=10), steps,
+                     seed=0, checkpoints=checkpoints)
+    points = bm.lstm_run(run)
+    assert [p["step"] for p in points] == expected
+    assert all(math.isfinite(p["bpc"]) for p in points)
