@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: solution and release once; nbgrader trains 20 steps, the grader skips its training")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "grading.json"))
+    parser.add_argument("--load", default="", help="what else runs on the machine meanwhile (recorded in the report)")
     args = parser.parse_args(argv)
     cfg = load_config()
     copies = 1 if args.quick else args.copies
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "submissions": len(subs), "variants": list(chosen), "training_steps": steps, "grader_training": threshold,
+            "background_load": args.load,
             "course_grade_s": stats(ours), "nbgrader_autograde_s": stats(theirs),
             "ratio_median": statistics.median(theirs) / statistics.median(ours),
             "peak_worker_mb": {"course": ours_mem / 1024, "nbgrader": theirs_mem / 1024},

@@ -62,7 +62,15 @@ def write(wr, tmp_path: Path, model: dict | None, tune: dict | None) -> str:
 def test_model_verdict_compares_the_default_budget_with_the_best_ngram(wr, tmp_path, one_x, verdict):
     text = write(wr, tmp_path, model_report(one_x), None)
     assert f"the CharLSTM {verdict} the best n-gram, kn-3 ({one_x:.3f} against 1.900 bpc)" in text
-    assert "At 4x the budget it reaches 1.600 bpc, 0.200 above xz (1.400)" in text
+    assert "At 4x the budget it reaches 1.600 bpc, 0.200 above xz (1.400)." in text
+
+
+def test_model_verdict_says_when_longer_training_overfits(wr, tmp_path):
+    model = model_report(1.65)
+    model["results"]["lstm-4x"] = lstm(1.8, 40)
+    text = write(wr, tmp_path, model, None)
+    assert "At 4x the budget it reaches 1.800 bpc, 0.400 above xz (1.400); the closest to xz is the 1x run, 0.250" in text
+    assert "overfits" in text
     assert "Choosing the notebook's CPU default" not in text  # no tune.json: no tune section
 
 
