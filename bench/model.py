@@ -375,12 +375,11 @@ def run_models(train: str, heldout: str, vocab: list[str], max_order: int, lstm_
     schedule spans each run), in `jobs` worker processes of `threads` torch threads.
     """
     V = len(vocab)
-    res = {}
     train_ids, context, target = encode_split(vocab, train, heldout)
     runs = {mult: LSTMRun(train_ids, context, target, V, lstm_cfg, mult * steps, seed, threads) for mult in (4, 2, 1)}
     with ThreadPoolExecutor(1) as background:  # the n-grams are counted while the LSTM runs train
         trained = background.submit(run_parallel, lstm_run, list(runs.values()), jobs)
-        res.update(run_baselines(train, heldout, V, max_order, log))
+        res = run_baselines(train, heldout, V, max_order, log)
         points_per_run = trained.result()
     for (mult, run), points in zip(runs.items(), points_per_run):
         end = points[-1]
