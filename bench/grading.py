@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -59,6 +60,19 @@ def set_parameters(nb: dict, values: dict[str, object]) -> dict:
                 src = re.sub(rf"(?m)^{name} = [^#\n]*", f"{name} = {value!r}  ", src)
             cell["source"] = src
     return nb
+
+
+def write_submissions(chosen: dict[str, dict], copies: int, steps: int, folder: Path) -> list[Path]:
+    """`copies` files of each variant, their `parameters` cell set to the grader's training of `steps` steps.
+
+    nbgrader runs the submission's own `parameters` cell (an unlocked cell, which autograde does
+    not overwrite), so the override must be in each submission; `course grade` skips that cell.
+    """
+    subs = []
+    for name, nb in chosen.items():
+        nb = set_parameters(copy.deepcopy(nb), parameters_override(steps))
+        subs += [nbfactory.write(nb, folder / f"{name}-{i}.ipynb") for i in range(copies)]
+    return subs
 
 
 class PeakMemory:
@@ -160,11 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     threshold = not args.quick
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
-        subs = []
         chosen = {k: v for k, v in variants().items() if not args.quick or k in QUICK_VARIANTS}
-        for name, nb in chosen.items():
-            for i in range(copies):
-                subs.append(nbfactory.write(nb, work / "subs" / f"{name}-{i}.ipynb"))
+        subs = write_submissions(chosen, copies, steps, work / "subs")
         nbgrader_course(work / "nbg", steps)
         ours, theirs, ours_wall, ours_mem, theirs_mem = [], [], 0.0, 0, 0
         for sub in subs:  # alternate: one submission with each grader in turn

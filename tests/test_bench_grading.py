@@ -23,3 +23,21 @@ def test_grading_benchmark_quick(tmp_path):
     assert result["ratio_median"] > 0
     assert result["peak_worker_mb"]["course"] > 0 and result["peak_worker_mb"]["nbgrader"] > 0
     assert set(result["course_grade_throughput"]) == {"1", "2"}
+
+
+def test_submissions_carry_the_graders_training_budget(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import grading
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    chosen = {k: v for k, v in grading.variants().items() if k in grading.QUICK_VARIANTS}
+    subs = grading.write_submissions(chosen, 2, 37, tmp_path)
+    assert [s.name for s in subs] == ["solution-0.ipynb", "solution-1.ipynb", "untouched-release-0.ipynb",
+                                      "untouched-release-1.ipynb"]
+    for sub in subs:
+        cells = [c for c in json.loads(sub.read_text())["cells"] if "parameters" in c["metadata"].get("tags", [])]
+        source = "".join(cells[0]["source"])
+        for name, value in grading.parameters_override(37).items():
+            assert f"\n{name} = {value!r}  " in "\n" + source, (name, source)
+
