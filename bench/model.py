@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.config import ConfigError, load_config
+from course.config import load_config
+from course.errors import ConfigError
 from course.corpus import CorpusError, load_course_corpus
 
 OUT_DIR = Path(__file__).resolve().parent / "out"

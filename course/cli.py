@@ -5,21 +5,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from course.config import ConfigError, load_config
-
-
-class UserError(Exception):
-    """A mistake in how the command was called; printed without a traceback."""
+from course.config import load_config
+from course.errors import UserError
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from course.release import main_release
+    from course.authoring.release import main_release
 
     return main_release(check=args.check)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from course.grading_cli import run_grade
+    from course.grader.batch import run_grade
 
     return run_grade(
         paths=[Path(p) for p in args.paths],
@@ -33,34 +30,37 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from course.calibrate import main_calibrate
+    from course.authoring.calibrate import main_calibrate
 
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     return main_calibrate(seeds=seeds, steps=args.steps, out=Path(args.out) if args.out else None)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from course.report import main_report
+    from course.platforms.report import main_report
 
     return main_report(Path(args.dir), out=Path(args.out) if args.out else None)
 
 
 def cmd_gradescope(args: argparse.Namespace) -> int:
-    from course.gradescope import main_gradescope
+    from course.platforms.gradescope import main_gradescope, run_autograder
 
+    if args.run_in:
+        return run_autograder(Path(args.run_in))
     return main_gradescope(Path(args.out))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from course.nbgrader_export import main_export
+    from course.platforms.nbgrader_export import main_export
 
     return main_export(Path(args.dir), course_dir=Path(args.course_dir) if args.course_dir else None)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from course.selfcheck import main_check
+    from course.authoring.contract import build_contract
+    from course.student.selfcheck import main_check
 
-    return main_check(Path(args.notebook))
+    return main_check(Path(args.notebook), build_contract(load_config()))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gradescope", help="build the Gradescope autograder bundle")
     p.add_argument("--out", default="autograder.zip", help="zip file to write")
+    p.add_argument("--run-in", default=None, metavar="ROOT",
+                   help="grade ROOT/submission into ROOT/results (what the bundle's run_autograder calls)")
     p.set_defaults(func=cmd_gradescope)
 
     p = sub.add_parser("export", help="write autograded scores into nbgrader's gradebook")
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load_config()  # fail early, with a clear message, on a broken configuration
         return int(args.func(args) or 0)
-    except (ConfigError, UserError) as exc:
+    except UserError as exc:
         print(f"course {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

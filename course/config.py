@@ -9,15 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from course.errors import ConfigError
+
 # Repository root: the folder holding course_config.py. COURSE_ROOT overrides it
 # (used by the Gradescope bundle, which unpacks the repository elsewhere).
 REPO_ROOT = Path(os.environ.get("COURSE_ROOT", Path(__file__).resolve().parent.parent))
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
-
-
-class ConfigError(ValueError):
-    """course_config.py is missing a setting or holds an invalid value."""
 
 
 @dataclass(frozen=True)

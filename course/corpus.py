@@ -5,6 +5,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from course.errors import UserError
+
 DEFAULT_CORPUS_NAME = "pydoc_data.topics (Python standard library)"
 
 
@@ -29,7 +31,7 @@ class Corpus:
         )
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """The configured corpus cannot be used."""
 
 

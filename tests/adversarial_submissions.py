@@ -24,7 +24,7 @@ from typing import Any, Callable
 import nbfactory
 
 from course.config import load_config
-from course.sandbox import IsolationLevel, cgroup_controls
+from course.grader.sandbox import IsolationLevel, cgroup_controls
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_NAME = "COURSE_ADV_SECRET"  # set in the grader's environment by the suite, never visible to workers
@@ -284,7 +284,7 @@ try:
     found["listdir"] = sorted(os.listdir(ADV["repo"]))[:20]
 except OSError as e:
     found["listdir"] = f"{type(e).__name__} errno {e.errno}"
-for mod in ("autograder.lab_rnn.reference", "course.grade", "course_config", "pydoc_data.topics"):
+for mod in ("autograder.lab_rnn.reference", "course.grader.grade", "course_config", "pydoc_data.topics"):
     try:
         m = __import__(mod, fromlist=["_"])
         found[mod] = "imported " + str(getattr(m, "__file__", ""))
@@ -295,7 +295,7 @@ _verdict(**found)
 
 SEARCH_FS = '''
 import os, time
-wanted = {"course_config.py", "calibration.json", "lab_rnn.ipynb", "test_myrnn.py", "grading_cli.py", "worker_ops.py"}
+wanted = {"course_config.py", "calibration.json", "lab_rnn.ipynb", "test_myrnn.py", "nbgrader_export.py", "keeper.py"}
 found, seen, t0 = [], 0, time.monotonic()
 for root, dirs, files in os.walk("/"):
     if root == "/":
@@ -361,8 +361,8 @@ targets = {
     "control_result": ADV["out_dir"] + "/" + ADV["control_id"] + "/results.json",
     "etc": "/etc/adv-" + ADV["marker"],
     "venv": sys.prefix + "/adv-" + ADV["marker"],
-    "worker_runtime": sys.modules["course.wire"].__file__,
-    "worker_ops": sys.modules["worker_ops"].__file__,
+    "worker_runtime": sys.modules["course.worker.wire"].__file__,
+    "worker_ops": sys.modules["ops"].__file__,
 }
 found = {}
 for key, path in targets.items():
@@ -1038,7 +1038,7 @@ ENTRIES: list[Entry] = [
     Entry("rejected-file-named-gradebook-csv-keeps-the-gradebook", raw(lambda env: b"not a notebook"), "rejected",
           0.0, ("JSON is broken",), lambda g, env: _gradebook_is_a_file(env), file="gradebook.csv.ipynb"),
     Entry("graded-duplicated-grade-ids-first-cell-wins", notebook(_duplicated_ids), "graded", 0.0,
-          ("Several cells carry the answer id `MyRNN`; the first one is graded",),
+          ("Several cells carry the answer id `MyRNN`; the first that can run",),
           lambda g, env: _no_file(env, "duplicated-setup")),
     Entry("graded-10mb-answer-cell-is-not-run", notebook(_huge_answer), "graded", 0.0,
           ("characters (at most 200,000); it is not run",), lambda g, env: _no_file(env, "huge-cell-ran")),

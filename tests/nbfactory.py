@@ -5,7 +5,7 @@ import copy
 import json
 from pathlib import Path
 
-from course import notebooks as nbc
+from course.student import notebook as nbc
 from course.config import load_config
 
 
@@ -21,7 +21,7 @@ def release() -> dict:
 
 def answer_ids() -> list[str]:
     """grade_ids of the solution's autograded answer cells, in order."""
-    from course.assemble import answer_ids as ids
+    from course.grader.assemble import answer_ids as ids
 
     return ids(solution())
 

@@ -23,10 +23,10 @@ from adversarial_submissions import (
     run_course_grade, run_once, survivors,
 )
 
-from course import sandbox
+from course.grader import sandbox
 from course.config import load_config
-from course.sandbox import IsolationLevel
-from course.submission import discover
+from course.grader.sandbox import IsolationLevel
+from course.grader.submission import discover
 
 LEVEL = sandbox.probe_isolation()
 CONTROLS = {
@@ -269,13 +269,13 @@ def test_require_isolation_refuses_below_full_isolation(tmp_path, monkeypatch, c
                      "--require-isolation"])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"--require-isolation: only '{weaker}' isolation is available here" in err
-    assert "install bubblewrap" in err and "Traceback" not in err
+    assert f"isolation 'bwrap' is required but only '{weaker}' works here" in err
+    assert "Install bubblewrap" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 
 def test_require_isolation_grades_at_full_isolation(tmp_path, monkeypatch):
-    from course.grading_cli import build_context
+    from course.grader.batch import build_context
 
     monkeypatch.setattr(sandbox, "probe_isolation", lambda: IsolationLevel.BWRAP)
     ctx = build_context(load_config(), tmp_path / "out", threshold=False, require_isolation=True)

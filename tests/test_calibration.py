@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from autograder.lab_rnn import threshold as th
-from course import calibrate
-from course.calibrate import CalibrationError, check_calibration, main_calibrate, trigram_perplexity
+from course.authoring import calibrate
+from course.authoring.calibrate import main_calibrate, trigram_perplexity
+from course.grader.calibration import CalibrationError, calibration_key, check_calibration
 from course.config import load_config
 from course.corpus import default_corpus_text, load_course_corpus
 
@@ -32,7 +33,7 @@ def course_dir(tmp_path, monkeypatch) -> Path:
     (tmp_path / "corpus.txt").write_text(default_corpus_text()[:24_000], encoding="utf-8")
     lab = tmp_path / "autograder" / "lab_rnn"
     lab.mkdir(parents=True)
-    for name in ("__init__.py", "worker_ops.py", "threshold.py", "reference.py"):
+    for name in ("__init__.py", "worker", "checks", "threshold.py", "reference.py"):
         (lab / name).symlink_to(REPO / "autograder" / "lab_rnn" / name)
     monkeypatch.setenv("COURSE_CONFIG", str(tmp_path / "course_config.py"))
     torch.set_num_threads(1)
@@ -80,7 +81,7 @@ def test_writes_a_calibration_that_grading_accepts(course_dir, monkeypatch):
 
 def write_record(cfg, **changes) -> None:
     corpus = load_course_corpus(cfg)
-    record = {**calibrate.calibration_key(cfg, corpus), "threshold": 5.0, **changes}
+    record = {**calibration_key(cfg, corpus), "threshold": 5.0, **changes}
     cfg.calibration_path.write_text(json.dumps(record))
 
 

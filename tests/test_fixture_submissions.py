@@ -24,7 +24,7 @@ from rich.console import Console
 import fixture_submissions as fs
 import nbfactory as nbf
 from course.config import load_config
-from course.grading_cli import run_grade
+from course.grader.batch import run_grade
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixtures")]
 

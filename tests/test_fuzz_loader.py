@@ -15,12 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course import grade
-from course.assemble import answer_ids, assemble
+from course.grader import grade
+from course.grader.assemble import answer_ids, assemble
 from course.config import load_config
-from course.grade import Context, Options, State
-from course.lab import load_lab
-from course.submission import Submission, SubmissionError, discover, read_notebook
+from course.grader.state import Context, Options, State
+from course.grader.lab import load_lab
+from course.grader.submission import Submission, discover
+from course.student.notebook import NotebookError, read_notebook
 
 FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -92,7 +93,7 @@ def read_bytes(data: bytes):
         path.write_bytes(data)
         try:
             return read_notebook(path, MAX_BYTES, MAX_CELLS), None
-        except SubmissionError as exc:
+        except NotebookError as exc:
             return None, str(exc)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import gradescope
+from course.platforms import gradescope
 from course.config import VISIBILITIES, load_config
-from course.gradescope import BUNDLE_REPO, BundleError, build_bundle, pick_notebook, pinned_requirements
+from course.platforms.gradescope import BUNDLE_REPO, BundleError, build_bundle, pick_notebook, pinned_requirements
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,7 @@ def test_bundle_layout(bundle):
                     if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
     assert course_files <= shipped
     assert {"course_config.py", "pyproject.toml", f"source/{cfg.assignment}/{cfg.notebook}"} <= shipped
-    checks = {p.relative_to(REPO).as_posix() for p in cfg.autograder_dir.glob("*.py")}
+    checks = {p.relative_to(REPO).as_posix() for p in cfg.autograder_dir.rglob("*.py")}
     assert checks and checks <= shipped
     for name in shipped:
         top = name.split("/")[0]
@@ -204,7 +204,7 @@ def test_grader_failure_gives_results_saying_so(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("course.grading_cli.run_grade", broken)
+    monkeypatch.setattr(gradescope, "run_grade", broken)
     (tmp_path / "submission").mkdir()
     nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / "submission" / "lab_rnn.ipynb"))
     assert gradescope.run_autograder(tmp_path) == 1
@@ -282,7 +282,7 @@ def test_bundle_end_to_end(tmp_path):
         name, version = pin.split("==")
         assert installed.get(name.lower(), "").split("+")[0] == version, f"{pin} not installed: {installed.get(name.lower())}"
 
-    hidden_markers = "".join(p.read_text() for p in cfg.autograder_dir.glob("*.py"))
+    hidden_markers = "".join(p.read_text() for p in cfg.autograder_dir.rglob("*.py"))
     expected_visibility = cfg.hidden_check_visibility if "mark.visibility" not in hidden_markers else None
 
     solution = _grade(root, cfg.source_notebook, env)

@@ -19,8 +19,8 @@ import torch
 
 from autograder.lab_rnn.plan import build_plan
 from course.config import load_config
-from course.probes import save_plan, save_responses
-from course.session import InProcessSession
+from course.grader.probes import save_plan, save_responses
+from course.grader.inprocess import InProcessSession
 
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("check_variants", REPO / "tests" / "files" / "checks" / "implementations.py")
@@ -28,7 +28,8 @@ variants_module = sys.modules["check_variants"] = importlib.util.module_from_spe
 _spec.loader.exec_module(variants_module)
 ALTERNATIVES, CORRECT, MUTANTS, SETUP = (variants_module.ALTERNATIVES, variants_module.CORRECT,
                                          variants_module.MUTANTS, variants_module.SETUP)
-CHECKS = REPO / "autograder" / "lab_rnn"
+CHECKS = REPO / "autograder" / "lab_rnn" / "checks"
+OPS = sorted((REPO / "autograder" / "lab_rnn" / "worker").glob("*.py"))
 SEED = 20260101
 THRESHOLD_NAME = "Your CharLSTM, trained by your train_epoch, reaches the held-out perplexity threshold"
 THRESHOLD_OK = {"status": "ok", "perplexity": 4.7, "bpc": 2.23, "steps_taken": 500, "train_seconds": 1.0,
@@ -40,7 +41,7 @@ RUNNER = """
 import sys, pytest
 checks, ini = sys.argv[1], sys.argv[2]
 for data, report in zip(sys.argv[3::2], sys.argv[4::2]):
-    pytest.main([checks, "-c", ini, "--rootdir", checks, "-p", "course.plugin", "-p", "no:cacheprovider",
+    pytest.main([checks, "-c", ini, "--rootdir", checks, "-p", "course.grader.plugin", "-p", "no:cacheprovider",
                  "--grading-data", data, "--grading-report", report, "-q", "--no-header"])
 """
 
@@ -58,7 +59,7 @@ def namespace(sources: dict[str, str]) -> dict:
 
 def write_data(directory: Path, sources: dict[str, str], plan, threshold: dict | None) -> Path:
     """Run the plan on the sources in-process; save what the plugin reads."""
-    session = InProcessSession(namespace(sources), [CHECKS / "worker_ops.py"])
+    session = InProcessSession(namespace(sources), OPS)
     responses = {req.id: session.call(req) for req in plan}
     data = directory / "data"
     data.mkdir(parents=True)

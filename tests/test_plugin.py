@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course.probes import ProbeRequest, Response, save_plan, save_responses
+from course.grader.probes import ProbeRequest, Response, save_plan, save_responses
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def run(tmp_path: Path, checks: Path, data: Path) -> tuple[subprocess.CompletedP
     report = tmp_path / "report.json"
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(checks), "-c", str(tmp_path / "pytest.ini"), "-p", "course.plugin",
+        [sys.executable, "-m", "pytest", str(checks), "-c", str(tmp_path / "pytest.ini"), "-p", "course.grader.plugin",
          "-p", "no:cacheprovider", "--grading-data", str(data), "--grading-report", str(report), "-q"],
         capture_output=True, text=True, cwd=tmp_path,
     )
@@ -124,6 +124,6 @@ def test_unanswered_probes_fail_only_their_checks(tmp_path, status):
     ("ValueError: bad", "ValueError: bad"),
 ])
 def test_not_done_exercises_get_a_readable_message(raw, shown):
-    from course.plugin import student_message
+    from course.grader.plugin import student_message
 
     assert student_message(raw).startswith(shown)

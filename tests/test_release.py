@@ -9,9 +9,9 @@ import nbformat
 import pytest
 
 from course.config import load_config
-from course.execute import execute_notebook
-from course.notebooks import SKIP_TAG, cell_source, grade_id, is_answer_cell, is_test_cell, tags
-from course.release import build_release, main_release
+from course.authoring.execute import execute_notebook
+from course.student.notebook import SKIP_TAG, cell_source, grade_id, is_answer_cell, is_test_cell, tags
+from course.authoring.release import build_release, main_release
 
 REPO = Path(__file__).resolve().parent.parent
 CFG = load_config()

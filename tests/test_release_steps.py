@@ -10,7 +10,7 @@ import pytest
 from conftest import answer_cell, code_cell, notebook, visible_test_cell
 
 from course.config import load_config
-from course.release import (
+from course.authoring.release import (
     ReleaseError,
     ReleaseJob,
     check_answer_stubs,

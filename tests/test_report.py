@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from course.cli import UserError, main as cli_main
+from course.cli import main as cli_main
+from course.errors import UserError
 from course.config import load_config
-from course.report import PLOTS, REPORT_HTML, main_report
-from course.results import write_gradebook
+from course.platforms.report import PLOTS, REPORT_HTML, main_report
+from course.grader.results import write_gradebook
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

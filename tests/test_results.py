@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from course.assemble import Assembly
+from course.grader.assemble import Assembly
 from course.config import load_config
-from course.grade import Context, Options, State
-from course.results import GRADEBOOK_COLUMNS, build_results, feedback_markdown, write_gradebook, write_submission
-from course.submission import Submission
+from course.grader.state import Context, Options, State
+from course.grader.results import GRADEBOOK_COLUMNS, build_results, feedback_markdown, write_gradebook, write_submission
+from course.grader.submission import Submission
 
 
 def make_state(tmp_path: Path, checks, rejected=None) -> State:

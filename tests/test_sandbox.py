@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from course import sandbox
+from course.grader import sandbox
 from course.config import REPO_ROOT, Limits
-from course.sandbox import IsolationLevel, Sandbox, SandboxError
+from course.grader.sandbox import IsolationLevel, Sandbox, SandboxError
 from procs import processes_with, wait_for
 
 LIMITS = Limits(check_timeout_s=30, submission_timeout_s=120, threshold_timeout_s=60, memory_limit_mb=3072,

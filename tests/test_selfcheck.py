@@ -12,16 +12,23 @@ import nbformat
 import pytest
 
 from conftest import answer_cell, code_cell, notebook, visible_test_cell
-from course import notebooks as nbc
-from course import selfcheck as sc
+from course.authoring.contract import build_contract, signature_of
+from course.authoring.vendor import selfcheck_cell_source, student_sources
 from course.cli import main as cli_main
 from course.config import load_config
+from course.student import notebook as nbc
+from course.student import selfcheck as sc
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "source" / "lab_rnn" / "lab_rnn.ipynb"
 RELEASE = REPO / "release" / "lab_rnn" / "lab_rnn.ipynb"
 
-needs_source = pytest.mark.skipif(not SOURCE.is_file(), reason="source/lab_rnn/lab_rnn.ipynb is not there yet")
+CONTRACT = build_contract(load_config())
+EXERCISES = list(CONTRACT.exercises)
+
+
+def check(path, **kw):
+    return sc.check_notebook(path, CONTRACT, **kw)
 
 
 def load_source() -> dict:
@@ -60,89 +67,83 @@ def statuses(report: sc.Report) -> dict[str, str]:
     return {e.name: e.status for e in report.exercises}
 
 
-# --- the core's data agree with the lab and the configuration ---------------------------
+# --- the contract is the source notebook's and the configuration's ------------------------
 
 
-@needs_source
-def test_signatures_agree_with_the_source_answer_cells():
+def test_contract_is_read_from_the_source_answer_cells_and_the_configuration():
+    cfg = load_config()
     nb = load_source()
     answers = [c for c in nb["cells"] if nbc.is_answer_cell(c)]
-    assert [nbc.grade_id(c) for c in answers] == list(sc.SIGNATURES), "answer cells differ from SIGNATURES"
+    assert EXERCISES == [nbc.grade_id(c) for c in answers] == [k for k in cfg.points if k != "threshold"]
     for cell in answers:
-        gid = nbc.grade_id(cell)
-        node = next(n for n in ast.parse(nbc.cell_source(cell)).body if getattr(n, "name", None) == gid)
-        expected = sc.SIGNATURES[gid]
-        if isinstance(expected, dict):
-            methods = {m.name: ast.unparse(m.args) for m in node.body if isinstance(m, ast.FunctionDef)}
-            assert {m: methods.get(m) for m in expected} == expected, gid
-        else:
-            assert ast.unparse(node.args) == expected, gid
-        assert sc.check_definition(gid, nbc.cell_source(cell)) == ""
-    written = [nbc.grade_id(c) for c in nb["cells"] if nbc.is_written_answer(c)]
-    assert written == list(sc.WRITTEN_ANSWERS)
+        assert sc.check_definition(nbc.grade_id(cell), nbc.cell_source(cell), CONTRACT.exercises[nbc.grade_id(cell)]) == ""
+    assert CONTRACT.exercises["make_batches"] == "data, batch_size, seq_len"
+    assert CONTRACT.exercises["CharLSTM"] == {
+        "__init__": "self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0",
+        "forward": "self, x, state=None"}
+    assert CONTRACT.written == tuple(nbc.grade_id(c) for c in nb["cells"] if nbc.is_written_answer(c))
+    assert CONTRACT.notebook == cfg.notebook
+    limits = CONTRACT.limits
+    assert (limits.cell_timeout_s, limits.total_timeout_s, limits.memory_mb, limits.max_notebook_bytes,
+            limits.max_cells) == (cfg.limits.check_timeout_s, cfg.limits.submission_timeout_s,
+                                  cfg.limits.memory_limit_mb, cfg.limits.max_notebook_bytes, cfg.limits.max_cells)
     tests = {nbc.grade_id(c) for c in nb["cells"] if nbc.is_test_cell(c)}
-    assert tests == {sc.TEST_PREFIX + gid for gid in sc.SIGNATURES}
+    assert tests == {nbc.TEST_PREFIX + gid for gid in EXERCISES}
 
 
-def test_constants_agree_with_course_config():
-    cfg = load_config()
-    assert sc.NOTEBOOK_NAME == cfg.notebook
-    assert sc.CELL_TIMEOUT_S == cfg.limits.check_timeout_s
-    assert sc.TOTAL_TIMEOUT_S == cfg.limits.submission_timeout_s
-    assert sc.MEMORY_LIMIT_MB == cfg.limits.memory_limit_mb
-    assert sc.MAX_NOTEBOOK_BYTES == cfg.limits.max_notebook_bytes
-    assert sc.MAX_CELLS == cfg.limits.max_cells
-    assert sc.SKIP_TAG == nbc.SKIP_TAG
-    assert set(sc.SIGNATURES) == set(cfg.points) - {"threshold"}
+def test_signature_of_a_function_and_a_class():
+    assert signature_of("f", "import x\ndef f(a, b=1, *, c):\n    pass\n") == "a, b=1, *, c"
+    assert signature_of("M", "class M:\n    def __init__(self, n): ...\n    def _hidden(self): ...\n"
+                             "    def forward(self, x): ...\n") == {"__init__": "self, n", "forward": "self, x"}
 
 
-def test_core_imports_only_the_standard_library():
-    tree = ast.parse(Path(sc.__file__).read_text())
-    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    modules |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert modules - {"google"} <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)
-    assert "__future__" not in modules, "a pasted cell cannot start with a __future__ import after the marker"
+def test_student_package_imports_only_the_standard_library_and_itself():
+    for name, text in student_sources().items():
+        tree = ast.parse(text)
+        modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                   for alias in node.names}
+        modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.level == 0}
+        assert modules - {"google"} <= set(sys.stdlib_module_names), (name, modules - set(sys.stdlib_module_names))
+        assert text.startswith("# Generated by `course release` from course/student/" + name)
 
 
 # --- whole notebooks -------------------------------------------------------------------
 
 
-@needs_source
 def test_source_notebook_with_solutions_passes_everything(tmp_path):
-    report = sc.check_notebook(write(tmp_path, load_source()))
+    report = check(write(tmp_path, load_source()))
     assert report.problems == []
     assert set(statuses(report).values()) == {sc.PASSED}
     assert report.complete and report.exit_code() == 0
     assert "READY" in report.render()
 
 
-@needs_source
 def test_untouched_release_is_gradable_but_not_done(tmp_path):
     # The committed release when there is one, else the same clearing done here with nbgrader's preprocessors.
     nb = json.loads(RELEASE.read_text()) if RELEASE.is_file() else nbgrader_release()
-    report = sc.check_notebook(write(tmp_path, nb))
+    report = check(write(tmp_path, nb))
     assert report.readable and report.errors == [], report.render()
     assert set(statuses(report).values()) == {sc.NOT_DONE}, report.render()
     assert report.exit_code() == 1
     assert "0/15 visible tests pass, 15 not done yet" in report.render()
 
 
-@needs_source
 def test_nbgrader_clearing_leaves_every_definition_checkable():
     nb = nbgrader_release()
     report = sc.Report("release")
-    answers = sc.find_answers(nb, report)
-    assert report.problems == [] and set(answers) == set(sc.SIGNATURES)
-    assert {gid: sc.check_definition(gid, src) for gid, src in answers.items()} == {gid: "" for gid in sc.SIGNATURES}
+    answers = sc.find_answers(nb, CONTRACT, report)
+    assert report.problems == [] and list(answers) == EXERCISES
+    assert {gid: sc.check_definition(gid, src, CONTRACT.exercises[gid]) for gid, src in answers.items()} == {
+        gid: "" for gid in EXERCISES}
 
 
-@needs_source
 def test_failures_in_answers_are_reported_per_exercise(tmp_path):
     nb = load_source()
     nb = set_answer(nb, "encode", "def encode(text, char2idx):\n    return [char2idx[c] for c in text]\n")
     nb = set_answer(nb, "decode", "def decode(indices, idx2char):\n    return 1 / 0\n")
     nb = set_answer(nb, "build_vocab", "def build_vocab(text):\n    raise NotImplementedError()\n")
-    report = sc.check_notebook(write(tmp_path, nb))
+    report = check(write(tmp_path, nb))
     by_name = {e.name: e for e in report.exercises}
     assert by_name["encode"].status == sc.FAILED and "got list" in by_name["encode"].message  # the visible assert
     assert by_name["decode"].status == sc.ERROR
@@ -159,31 +160,31 @@ def mini_lab(**answers: str) -> dict:
     Keyword arguments replace an exercise's answer cell source.
     """
     cells = [code_cell("import types\nnn = types.SimpleNamespace(Module=object)\n", grade_id="setup")]
-    for gid, expected in sc.SIGNATURES.items():
+    for gid, expected in CONTRACT.exercises.items():
         if isinstance(expected, dict):
             methods = "".join(f"    def {m}({params}):\n        return None\n" for m, params in expected.items())
             source = f"class {gid}(nn.Module):\n{methods}"
         else:
             source = f"def {gid}({expected}):\n    return None\n"
         cells.append(answer_cell(gid, answers.get(gid, source)))
-        cells.append(visible_test_cell(sc.TEST_PREFIX + gid, f"assert callable({gid}), '{gid} should be callable'"))
-    for gid in sc.WRITTEN_ANSWERS:
+        cells.append(visible_test_cell(nbc.TEST_PREFIX + gid, f"assert callable({gid}), '{gid} should be callable'"))
+    for gid in CONTRACT.written:
         written = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE")
         written.metadata["nbgrader"] = {"solution": True, "grade": True, "locked": False, "points": 1,
                                         "grade_id": gid, "schema_version": 3}
         cells.append(written)
-    cells.append(code_cell("while True:\n    pass\n", tags=(sc.SKIP_TAG,)))  # a training cell: never run
+    cells.append(code_cell("while True:\n    pass\n", tags=(nbc.SKIP_TAG,)))  # a training cell: never run
     return json.loads(nbformat.writes(notebook(*cells)))
 
 
 def test_mini_lab_passes(tmp_path):
-    report = sc.check_notebook(write(tmp_path, mini_lab()))
+    report = check(write(tmp_path, mini_lab()))
     assert report.problems == [] and report.complete, report.render()
 
 
 def test_endless_loop_in_an_answer_hits_the_time_limit(tmp_path):
     looping = "def decode(indices, idx2char):\n    return None\n\nwhile True:\n    pass\n"
-    report = sc.check_notebook(write(tmp_path, mini_lab(decode=looping)), cell_timeout=2)
+    report = check(write(tmp_path, mini_lab(decode=looping)), cell_timeout=2)
     by_name = {e.name: e for e in report.exercises}
     assert by_name["decode"].status == sc.TIMEOUT and "longer than 2 s" in by_name["decode"].message
     others = {k: v for k, v in statuses(report).items() if k != "decode"}
@@ -194,43 +195,38 @@ def test_endless_loop_in_an_answer_hits_the_time_limit(tmp_path):
 # --- structure and signatures (by syntax; nothing is run) ---------------------------------
 
 
-@needs_source
 def test_deleted_answer_cell(tmp_path):
     nb = load_source()
     nb["cells"].remove(cell_by_id(nb, "encode"))
-    report = sc.check_notebook(write(tmp_path, nb), run=False)
+    report = check(write(tmp_path, nb), run=False)
     assert any("answer cell `encode` is missing" in m for m in report.errors)
-    assert any("14 answer cells" in m for m in report.errors)
     assert statuses(report)["encode"] == sc.MISSING
     assert report.readable and report.exit_code() == 1
 
 
-@needs_source
 def test_duplicated_and_converted_answer_cells(tmp_path):
     nb = load_source()
     nb["cells"].append(copy.deepcopy(cell_by_id(nb, "decode")))
     cell_by_id(nb, "perplexity")["cell_type"] = "markdown"
-    report = sc.check_notebook(write(tmp_path, nb), run=False)
-    assert any("2 cells carry the answer id `decode`" in m for m in report.errors)
+    report = check(write(tmp_path, nb), run=False)
+    assert any("2 cells carry the answer id `decode`" in m and "reads only cell" in m for m in report.errors)
     assert any("`perplexity` was turned into a markdown cell" in m for m in report.errors)
 
 
-@needs_source
 def test_missing_written_answer_and_visible_test(tmp_path):
     nb = load_source()
     nb["cells"].remove(cell_by_id(nb, "q_detach"))
     nb["cells"].remove(cell_by_id(nb, "test_decode"))
-    report = sc.check_notebook(write(tmp_path, nb), run=False)
+    report = check(write(tmp_path, nb), run=False)
     assert any("written answer cell `q_detach` is missing" in m for m in report.errors)
     assert any(p.level == "warning" and "test_decode" in p.message for p in report.problems)
 
 
-@needs_source
 def test_renamed_function(tmp_path):
     nb = load_source()
     cell = cell_by_id(nb, "decode")
     cell["source"] = nbc.cell_source(cell).replace("def decode(", "def decode_text(")
-    report = sc.check_notebook(write(tmp_path, nb), run=False)
+    report = check(write(tmp_path, nb), run=False)
     assert any("does not define `decode` (it defines `decode_text`)" in m for m in report.errors), report.errors
     assert next(e for e in report.exercises if e.name == "decode").defined
 
@@ -251,7 +247,7 @@ def test_renamed_function(tmp_path):
     ("lstm_cell", "def lstm_cell(x_t, h_prev\n", "syntax error on line 1"),
 ])
 def test_wrong_signatures_are_named(gid, source, wrong):
-    assert wrong in sc.check_definition(gid, source)
+    assert wrong in sc.check_definition(gid, source, CONTRACT.exercises[gid])
 
 
 @pytest.mark.parametrize("gid, source", [
@@ -263,14 +259,14 @@ def test_wrong_signatures_are_named(gid, source, wrong):
               "        pass\n    def forward(self, x, h0=None):\n        pass\n"),
 ])
 def test_compatible_definitions_are_accepted(gid, source):
-    assert sc.check_definition(gid, source) == ""
+    assert sc.check_definition(gid, source, CONTRACT.exercises[gid]) == ""
 
 
 # --- unreadable files ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"cells": [', "not valid JSON at line 1"),
+    ('{"cells": [', "its JSON is broken (line 1"),
     ("[1, 2]", "not a Jupyter notebook"),
     ('{"cells": [], "nbformat": 3}', "nbformat version 3"),
     (b"\xff\xfe\x00", "not UTF-8"),
@@ -278,7 +274,7 @@ def test_compatible_definitions_are_accepted(gid, source):
 def test_unreadable_files_are_not_gradable(tmp_path, content, message):
     path = tmp_path / "lab_rnn.ipynb"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    report = sc.check_notebook(path)
+    report = check(path)
     assert not report.readable and report.exit_code() == 2 and not report.ran
     assert any(message in m for m in report.errors), report.errors
     assert "NOT GRADABLE" in report.render()
@@ -288,7 +284,7 @@ def test_cli_check_exit_codes(tmp_path, capsys):
     broken = write(tmp_path, '{"cells": [')
     assert cli_main(["check", str(broken)]) == 2
     out = capsys.readouterr()
-    assert "not valid JSON" in out.out and "Traceback" not in out.out + out.err
+    assert "its JSON is broken" in out.out and "Traceback" not in out.out + out.err
     assert cli_main(["check", str(tmp_path / "nowhere.ipynb")]) == 2
     assert "is not a file" in capsys.readouterr().err
 
@@ -302,7 +298,7 @@ def cell(index: int, source: str, kind: str = "other", exercise: str | None = No
 
 def test_runner_records_each_cell_and_keeps_going_after_a_per_cell_timeout():
     records, info = sc.run_cells([cell(1, "x = 1"), cell(2, "while True:\n    x += 1"), cell(3, "assert x > 1, 'x'"),
-                                  cell(4, "raise KeyError('k')")], cell_timeout=1, total_timeout=60)
+                                  cell(4, "raise KeyError('k')")], cell_timeout=1, total_timeout=60, memory_mb=2048)
     assert [records[i]["status"] for i in (1, 2, 3, 4)] == ["ok", "timeout", "ok", "error"]
     assert records[4]["type"] == "KeyError" and records[4]["origin"] == [4, 1]
     assert not info["killed"]
@@ -310,7 +306,7 @@ def test_runner_records_each_cell_and_keeps_going_after_a_per_cell_timeout():
 
 def test_runner_total_limit_kills_the_process():
     records, info = sc.run_cells([cell(1, "x = 1"), cell(2, "import time\nwhile True:\n    time.sleep(0.01)"),
-                                  cell(3, "y = 2")], cell_timeout=600, total_timeout=2)
+                                  cell(3, "y = 2")], cell_timeout=600, total_timeout=2, memory_mb=2048)
     assert info["killed"]
     assert records[1]["status"] == "ok" and records[2] == {"status": "timeout", "total": True} and 3 not in records
 
@@ -324,25 +320,24 @@ def test_runner_memory_limit():
 
 def test_runner_skips_notebook_magics_and_plots_headless():
     source = "%matplotlib inline\n!pip list\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()"
-    records, _ = sc.run_cells([cell(1, source)], cell_timeout=60, total_timeout=120)
+    records, _ = sc.run_cells([cell(1, source)], cell_timeout=60, total_timeout=120, memory_mb=2048)
     assert records[1]["status"] == "ok", records[1]
 
 
-@needs_source
 def test_cells_to_run_skip_grader_skip_cells_and_the_selfcheck_itself():
     nb = load_source()
-    tagged = {"cell_type": "code", "metadata": {"tags": [sc.SKIP_TAG]}, "outputs": [], "execution_count": None,
-              "source": sc.selfcheck_cell_source()}
+    tagged = {"cell_type": "code", "metadata": {"tags": [nbc.SKIP_TAG]}, "outputs": [], "execution_count": None,
+              "source": selfcheck_cell_source(CONTRACT)}
     untagged = dict(tagged, metadata={})
     nb["cells"] += [tagged, untagged]
-    cells = sc.cells_to_run(nb)
+    cells = sc.cells_to_run(nb, CONTRACT.exercises)
     numbers = {c.index for c in cells}
     skipped = {i for i, c in enumerate(nb["cells"], start=1) if c["cell_type"] == "code" and nbc.is_skipped_when_grading(c)}
     assert skipped and not numbers & skipped
     assert len(nb["cells"]) not in numbers and len(nb["cells"]) - 1 not in numbers
     kinds = {c.index: (c.kind, c.exercise) for c in cells}
     assert ("setup", None) in kinds.values()
-    assert {e for k, e in kinds.values() if k == "test"} == set(sc.SIGNATURES)
+    assert {e for k, e in kinds.values() if k == "test"} == set(EXERCISES)
 
 
 # --- the notebook cell ----------------------------------------------------------------------
@@ -353,7 +348,7 @@ def test_cell_source_runs_in_a_fresh_namespace(tmp_path, monkeypatch, capsys):
     path = write(tmp_path / "nb", mini_lab())
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
     monkeypatch.chdir(tmp_path)  # no notebook here: the hint must be used
-    source = sc.selfcheck_cell_source()
+    source = selfcheck_cell_source(CONTRACT)
     assert source.startswith(sc.SELFCHECK_MARKER)
     namespace: dict = {}
     exec(compile(source, "<selfcheck cell>", "exec"), namespace)
@@ -367,7 +362,7 @@ def test_cell_finds_the_single_notebook_in_the_working_directory(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "not json", name="mine.ipynb")
     namespace: dict = {}
-    exec(sc.selfcheck_cell_source(), namespace)
+    exec(selfcheck_cell_source(CONTRACT), namespace)
     assert "Self-check of " + str(tmp_path / "mine.ipynb") in capsys.readouterr().out
     assert namespace["selfcheck_report"].exit_code() == 2
 
@@ -376,8 +371,8 @@ def test_cell_asks_for_the_path_when_it_cannot_find_the_notebook(tmp_path, monke
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(sc.selfcheck_cell_source(), namespace)
-    assert "selfcheck_here(path=" in capsys.readouterr().out and namespace["selfcheck_report"] is None
+    exec(selfcheck_cell_source(CONTRACT), namespace)
+    assert "selfcheck_here(SELFCHECK_CONTRACT, path=" in capsys.readouterr().out and namespace["selfcheck_report"] is None
 
 
 def test_on_colab_the_live_notebook_is_checked(monkeypatch, tmp_path):
@@ -399,23 +394,22 @@ def test_on_colab_the_live_notebook_is_checked(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "google.colab._message", message)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    path, live = sc.find_notebook({})
+    path, live = sc.find_notebook(CONTRACT.notebook, {})
     assert calls == [("get_ipynb", 30)] and live
-    assert path.name == sc.NOTEBOOK_NAME and path.is_relative_to(tmp_path) and json.loads(path.read_text()) == nb
+    assert path.name == CONTRACT.notebook and path.is_relative_to(tmp_path) and json.loads(path.read_text()) == nb
 
 
-@needs_source
 def test_a_broken_setup_cell_is_an_error_and_a_crash_is_reported(tmp_path):
     nb = load_source()
     setup = cell_by_id(nb, "setup")
     setup["source"] = "import not_a_module_of_this_lab\n" + nbc.cell_source(setup)
     nb = set_answer(nb, "to_batch_first", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
-    report = sc.check_notebook(write(tmp_path, nb))
+    report = check(write(tmp_path, nb))
     assert any("The setup cell (cell 2) failed: ModuleNotFoundError" in m for m in report.errors), report.errors
     by_name = {e.name: e for e in report.exercises}
     assert by_name["MyRNN"].status == sc.ERROR and "NameError" in by_name["MyRNN"].message
     assert by_name["to_batch_first"].status == sc.ERROR and "process died" in by_name["to_batch_first"].message
-    assert {by_name[n].status for n in list(sc.SIGNATURES)[3:]} == {sc.NOT_RUN}
+    assert {by_name[n].status for n in EXERCISES[3:]} == {sc.NOT_RUN}
 
 
 def test_cell_works_in_a_jupyter_kernel(tmp_path):
@@ -423,8 +417,8 @@ def test_cell_works_in_a_jupyter_kernel(tmp_path):
 
     nb = nbformat.reads(json.dumps(mini_lab()), as_version=4)
     nb.cells = [c for c in nb.cells if not nbc.is_skipped_when_grading(c)]  # no endless training cell here
-    nb.cells.append(code_cell(sc.selfcheck_cell_source(), tags=(sc.SKIP_TAG,)))
-    nbformat.write(nb, str(tmp_path / sc.NOTEBOOK_NAME))
+    nb.cells.append(code_cell(selfcheck_cell_source(CONTRACT), tags=(nbc.SKIP_TAG,)))
+    nbformat.write(nb, str(tmp_path / CONTRACT.notebook))
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    assert f"Self-check of {tmp_path / sc.NOTEBOOK_NAME}" in printed and "READY" in printed, printed
+    assert f"Self-check of {tmp_path / CONTRACT.notebook}" in printed and "READY" in printed, printed

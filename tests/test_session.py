@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course import sandbox
+from course.grader import sandbox
 from course.config import REPO_ROOT, Limits
-from course.probes import ProbeRequest
-from course.sandbox import IsolationLevel, SandboxError
-from course.session import InProcessSession, WorkerSession
+from course.grader.probes import ProbeRequest
+from course.grader.sandbox import IsolationLevel, SandboxError
+from course.grader.inprocess import InProcessSession
+from course.grader.session import WorkerSession
 from procs import processes_with, wait_for
 
 OPS = Path(__file__).parent / "files" / "sandbox_ops.py"

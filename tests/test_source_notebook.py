@@ -13,8 +13,8 @@ import torch
 
 from course.config import load_config
 from course.corpus import load_corpus
-from course.execute import INJECTED_TAG, ParameterError, execute_notebook, inject_parameters
-from course.notebooks import (
+from course.authoring.execute import INJECTED_TAG, ParameterError, execute_notebook, inject_parameters
+from course.student.notebook import (
     PARAMETERS_TAG,
     SETUP_ID,
     SKIP_TAG,

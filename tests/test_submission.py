@@ -4,7 +4,9 @@ import json
 import pytest
 from conftest import notebook
 
-from course.submission import SubmissionError, discover, read_notebook
+from course.errors import UserError
+from course.grader.submission import discover
+from course.student.notebook import NotebookError, read_notebook
 
 
 def read(path):
@@ -29,7 +31,7 @@ def test_plain_files_use_the_stem_and_clashes_stay_unique(tmp_path, write_nb):
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
-    with pytest.raises(SubmissionError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         discover([tmp_path / "nope"], "lab_rnn")
 
 
@@ -45,21 +47,21 @@ def test_missing_path_is_a_clear_error(tmp_path):
 def test_unreadable_files_are_refused_with_a_reason(tmp_path, content, message):
     path = tmp_path / "bad.ipynb"
     path.write_bytes(content)
-    with pytest.raises(SubmissionError, match=message):
+    with pytest.raises(NotebookError, match=message):
         read(path)
 
 
 def test_oversized_file_is_refused_before_reading(tmp_path):
     path = tmp_path / "big.ipynb"
     path.write_bytes(b" " * 1_000_001)
-    with pytest.raises(SubmissionError, match="MB"):
+    with pytest.raises(NotebookError, match="MB"):
         read(path)
 
 
 def test_deeply_nested_json_is_refused(tmp_path):
     path = tmp_path / "deep.ipynb"
     path.write_text("[" * 200_000 + "]" * 200_000)
-    with pytest.raises(SubmissionError):
+    with pytest.raises(NotebookError):
         read(path)
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course.wire import DTYPES, WireError, WireLimits, decode, encode, encode_bytes, read_message
+from course.worker.wire import DTYPES, WireError, WireLimits, decode, encode, encode_bytes, read_message
 
 
 def frame(header: dict | bytes, payload: bytes = b"") -> bytes:

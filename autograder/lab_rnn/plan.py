@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from autograder.lab_rnn import reference as ref
-from course.probes import ProbeRequest
+from course.grader.probes import ProbeRequest
 
 VOCAB_ALPHABET = list("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 .,;:!?()[]{}\n\t'\"-_=+*/<>éñçüß∑λ€")
 GEN_VOCAB = list(" .aeilnrst")  # the grader LM's characters in the generate probes (sorted)

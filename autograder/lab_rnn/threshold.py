@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from course.probes import ProbeRequest, Response
+from course.grader.probes import ProbeRequest, Response
 
 CLIP = 1.0
 DEFAULT_TRAIN_TIMEOUT_S = 420.0

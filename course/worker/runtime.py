@@ -1,7 +1,7 @@
 """The worker: runs the submission's cells in one namespace, then answers probe requests over the wire.
 
-Op contract (for ``autograder/<assignment>/worker_ops.py``)
------------------------------------------------------------
+Op contract (for the op modules in ``autograder/<assignment>/worker/``)
+---------------------------------------------------------------------
 An op module is a plain Python file that the grader copies into every worker
 and imports *before* any student code runs. It may import only the standard
 library, numpy, torch and this module, with exactly::
@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from course import wire
+from course.worker import wire
 
 OpFunc = Callable[[dict, dict, dict], Any]
 MAX_MESSAGE = 2000  # characters of an error message sent back

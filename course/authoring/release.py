@@ -1,0 +1,376 @@
+"""`course release`: generate the student notebook with nbgrader, verify it, then write it."""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+from nbformat import NotebookNode
+
+from course.config import CourseConfig, load_config
+from course.errors import ConfigError
+from course.authoring.contract import build_contract
+from course.authoring.jupyter_env import isolated_env
+from course.authoring.vendor import selfcheck_cell_source
+from course.platforms.classroom import stale_student_files, write_student_workflow
+from course.student.notebook import (
+    cell_source,
+    grade_id,
+    is_answer_cell,
+    is_test_cell,
+    is_written_answer,
+)
+
+# nbgrader's region delimiters (its defaults; course_config.py does not change them).
+BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+# Any marker-like line left in a release: "### BEGIN ...", "## END ...", or a delimiter.
+MARKER = re.compile(r"#+\s*(BEGIN|END)\b|BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS")
+# "jupyter" and "cellView" fold the long self-check cell in JupyterLab and Colab.
+KEPT_CELL_METADATA = ("cellView", "deletable", "editable", "jupyter", "nbgrader", "tags")
+SELFCHECK_CELL_ID = "selfcheck"
+NBGRADER_TIMEOUT_S = 300
+
+
+class ReleaseError(Exception):
+    """The release cannot be generated, or the generated one is unsafe to publish."""
+
+
+@dataclass
+class ReleaseJob:
+    """What the release steps read and fill in, in order."""
+
+    cfg: CourseConfig
+    workdir: Path  # a throw-away nbgrader course folder
+    source: NotebookNode | None = None  # the instructor notebook
+    release: NotebookNode | None = None  # nbgrader's output, normalised in place
+    text: str = ""  # the serialised release
+    log: list[str] = field(default_factory=list)
+
+
+def code_stub(cfg: CourseConfig) -> str:
+    return dict(cfg.nbgrader.get("ClearSolutions.code_stub", {})).get(
+        "python", "# YOUR CODE HERE\nraise NotImplementedError()"
+    )
+
+
+def text_stub(cfg: CourseConfig) -> str:
+    return cfg.nbgrader.get("ClearSolutions.text_stub", "YOUR ANSWER HERE")
+
+
+# --- Steps --------------------------------------------------------------------
+
+
+def read_source(job: ReleaseJob) -> None:
+    """Read and validate the instructor notebook."""
+    path = job.cfg.source_notebook
+    if not path.is_file():
+        raise ReleaseError(f"No source notebook at {path}: check ASSIGNMENT and NOTEBOOK in course_config.py.")
+    try:
+        job.source = nbformat.read(str(path), as_version=4)
+        nbformat.validate(job.source)
+    except Exception as exc:  # a hand-edited notebook with broken JSON or schema
+        raise ReleaseError(f"{path} is not a valid notebook ({type(exc).__name__}: {exc}).") from None
+
+
+def stage(job: ReleaseJob) -> None:
+    """Copy the assignment folder into a fresh course folder, so nbgrader writes nothing into the repo."""
+    src = job.cfg.source_notebook.parent
+    dest = job.workdir / "source" / job.cfg.assignment
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+
+
+def generate(job: ReleaseJob) -> None:
+    """Run `nbgrader generate_assignment` on the staged course with the repo's nbgrader configuration."""
+    config_file = job.cfg.root / "nbgrader_config.py"
+    if not config_file.is_file():
+        raise ReleaseError(f"No nbgrader configuration at {config_file}: it should load course_config.py.")
+    env = isolated_env(job.workdir / ".state")
+    env["COURSE_CONFIG"] = str(job.cfg.path)  # nbgrader_config.py reads the same course_config.py
+    command = [
+        sys.executable, "-m", "nbgrader", "generate_assignment", job.cfg.assignment,
+        "--force",  # nbgrader silently skips an existing release without it
+        f"--JupyterApp.config_file={config_file}",  # nbgrader ignores --config
+        f"--CourseDirectory.root={job.workdir}",  # the command line wins over the config file
+    ]
+    try:
+        done = subprocess.run(command, cwd=job.workdir, env=env, capture_output=True, text=True,
+                              timeout=NBGRADER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ReleaseError(f"nbgrader generate_assignment took more than {NBGRADER_TIMEOUT_S} s.") from None
+    job.log = (done.stdout + done.stderr).splitlines()
+    out = job.workdir / "release" / job.cfg.assignment / job.cfg.notebook
+    if done.returncode != 0 or not out.is_file():
+        errors = [line for line in job.log if "ERROR" in line or "Error" in line] or job.log[-15:]
+        raise ReleaseError("nbgrader generate_assignment failed:\n  " + "\n  ".join(errors[-15:]))
+    job.release = nbformat.read(str(out), as_version=4)
+
+
+def add_selfcheck(job: ReleaseJob) -> None:
+    """Append the student self-check (stdlib only, works on Colab) as a folded, read-only last cell."""
+    nb = job.release
+    assert nb is not None
+    intro = nbformat.v4.new_markdown_cell(
+        "## Self-check before you submit\n\n"
+        "Save the notebook, then run the next cell. It checks that the grader can read your notebook: "
+        "every answer cell is present, each function has the expected signature, and the visible tests "
+        "run within the time and memory limits. It runs no hidden test: passing it means *gradable*, "
+        "not *correct*."
+    )
+    intro.id = f"{SELFCHECK_CELL_ID}-intro"
+    contract = build_contract(job.cfg, json.loads(nbformat.writes(job.source)))
+    cell = nbformat.v4.new_code_cell("#@title Self-check (run me)\n" + selfcheck_cell_source(contract))
+    cell.id = SELFCHECK_CELL_ID
+    cell.metadata.update({"tags": ["grader-skip"], "editable": False, "deletable": False,
+                          "cellView": "form", "jupyter": {"source_hidden": True}})
+    nb.cells.extend([intro, cell])
+
+
+def normalise(job: ReleaseJob) -> None:
+    """Make the release deterministic: no outputs, no execution counts, stable ids and metadata."""
+    nb = job.release
+    assert nb is not None
+    kernelspec = nb.metadata.get("kernelspec") or {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata = nbformat.from_dict({"kernelspec": dict(kernelspec), "language_info": {"name": "python"}})
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    seen: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        cell.metadata = nbformat.from_dict({k: cell.metadata[k] for k in KEPT_CELL_METADATA if k in cell.metadata})
+        if "attachments" in cell and not cell.attachments:
+            del cell["attachments"]
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell_id = cell.get("id")
+        if not cell_id or cell_id in seen:  # old notebooks have none; nbformat would invent random ones
+            cell_id = f"cell-{index}"
+        cell.id = cell_id
+        seen.add(cell_id)
+    job.text = nbformat.writes(nb) + "\n"
+
+
+def verify(job: ReleaseJob) -> None:
+    """Refuse a release that leaks solutions or hidden tests, or that a student could not use."""
+    assert job.source is not None
+    release = nbformat.reads(job.text, as_version=4)
+    problems = verify_release(job.source, release, code_stub(job.cfg), text_stub(job.cfg))
+    if problems:
+        raise ReleaseError("refusing to write the release:\n  - " + "\n  - ".join(problems))
+
+
+# The order matters: nbgrader needs the staged copy; the self-check cell is added to
+# nbgrader's output (the source notebook never carries it); normalising before verifying
+# means the checks see exactly the bytes that will be written; nothing is written unless
+# all pass.
+RELEASE_STEPS: tuple[Callable[[ReleaseJob], None], ...] = (
+    read_source, stage, generate, add_selfcheck, normalise, verify,
+)
+
+
+# --- Verification -------------------------------------------------------------
+
+
+def region_lines(source: str, begin: str, end: str) -> tuple[set[str], set[str]]:
+    """(stripped lines inside begin/end regions, stripped lines outside them), blanks ignored."""
+    inside, outside, in_region = set(), set(), False
+    for line in source.splitlines():
+        if begin in line:
+            in_region = True
+        elif end in line:
+            in_region = False
+        elif line.strip():
+            (inside if in_region else outside).add(line.strip())
+    return inside, outside
+
+
+def _cells_by_id(nb: NotebookNode, keep: Callable[[dict], bool]) -> dict[str, dict]:
+    return {gid: c for c in nb.cells if keep(c) and (gid := grade_id(c))}
+
+
+def check_schema(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    try:
+        nbformat.validate(release)
+    except nbformat.ValidationError as exc:
+        return [f"the notebook does not validate against the nbformat schema: {exc.message}"]
+    return []
+
+
+def check_markers(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    problems = []
+    for index, cell in enumerate(release.cells):
+        for number, line in enumerate(cell_source(cell).splitlines(), 1):
+            if MARKER.search(line):
+                problems.append(f"cell {index} ({cell.get('id')}), line {number}: marker left: {line.strip()!r}")
+    return problems
+
+
+def check_outputs(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    return [
+        f"cell {i} ({c.get('id')}) keeps outputs or an execution count"
+        for i, c in enumerate(release.cells)
+        if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
+
+
+def check_cells_kept(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    graded = lambda c: is_answer_cell(c) or is_test_cell(c) or is_written_answer(c)  # noqa: E731
+    want = [grade_id(c) for c in source.cells if graded(c)]
+    got = [grade_id(c) for c in release.cells if graded(c)]
+    if want != got:
+        return [f"graded cells differ from the source: expected {want}, got {got}"]
+    return []
+
+
+def check_answer_stubs(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    problems = []
+    released = _cells_by_id(release, is_answer_cell)
+    stub = code.strip().splitlines()[-1].strip()  # "raise NotImplementedError()"
+    for gid, cell in _cells_by_id(source, is_answer_cell).items():
+        regions = max(1, cell_source(cell).count(BEGIN_SOLUTION))
+        out = cell_source(released.get(gid, {}))
+        if out.count(stub) < regions:
+            problems.append(f"answer cell {gid!r} should raise NotImplementedError in place of each solution")
+    return problems
+
+
+def check_no_solution(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    problems = []
+    released = {**_cells_by_id(release, is_answer_cell), **_cells_by_id(release, is_written_answer)}
+    sources = {**_cells_by_id(source, is_answer_cell), **_cells_by_id(source, is_written_answer)}
+    for gid, cell in sources.items():
+        src = cell_source(cell)
+        if BEGIN_SOLUTION in src:
+            secret, public = region_lines(src, BEGIN_SOLUTION, END_SOLUTION)
+        else:  # the whole cell is the solution
+            secret, public = {line.strip() for line in src.splitlines() if line.strip()}, set()
+        public |= {line.strip() for line in (code + "\n" + text).splitlines()}
+        leaked = sorted((secret - public) & {line.strip() for line in cell_source(released.get(gid, {})).splitlines()})
+        if leaked:
+            problems.append(f"solution code survives in {gid!r}: {leaked[0]!r}")
+    return problems
+
+
+def check_no_hidden_tests(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    problems = []
+    released = _cells_by_id(release, is_test_cell)
+    for gid, cell in _cells_by_id(source, is_test_cell).items():
+        hidden, visible = region_lines(cell_source(cell), BEGIN_HIDDEN, END_HIDDEN)
+        leaked = sorted((hidden - visible) & {line.strip() for line in cell_source(released.get(gid, {})).splitlines()})
+        if leaked:
+            problems.append(f"hidden test code survives in {gid!r}: {leaked[0]!r}")
+    return problems
+
+
+CHECKS = (check_schema, check_markers, check_outputs, check_cells_kept, check_answer_stubs,
+          check_no_solution, check_no_hidden_tests)
+
+
+def verify_release(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    """Every problem found in a release notebook, compared with its source ([] when safe).
+
+    Args:
+        source: the instructor notebook.
+        release: the student notebook to publish.
+        code: nbgrader's code stub; text: nbgrader's text stub.
+    """
+    return [problem for check in CHECKS for problem in check(source, release, code, text)]
+
+
+# --- Driver -------------------------------------------------------------------
+
+
+def build_release(cfg: CourseConfig) -> str:
+    """Run RELEASE_STEPS in a temporary course folder and return the release text."""
+    with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+        job = ReleaseJob(cfg=cfg, workdir=Path(tmp))
+        for step in RELEASE_STEPS:
+            step(job)
+        return job.text
+
+
+def describe_difference(committed: str, fresh: str, name: str) -> list[str]:
+    """Cells that differ between two release texts, and the first lines of a diff."""
+    lines = []
+    try:
+        old, new = nbformat.reads(committed, as_version=4), nbformat.reads(fresh, as_version=4)
+        old_cells = {c.get("id"): c for c in old.cells}
+        new_cells = {c.get("id"): c for c in new.cells}
+        changed = [i for i in new_cells if i in old_cells and old_cells[i] != new_cells[i]]
+        for label, ids in (("changed", changed), ("missing", [i for i in new_cells if i not in old_cells]),
+                           ("extra", [i for i in old_cells if i not in new_cells])):
+            if ids:
+                lines.append(f"{label} cells: {', '.join(map(str, ids))}")
+    except Exception as exc:  # the committed file is not even a notebook
+        lines.append(f"the committed file is not a readable notebook ({type(exc).__name__})")
+    diff = list(difflib.unified_diff(committed.splitlines(), fresh.splitlines(),
+                                     f"{name} (committed)", f"{name} (from source)", lineterm="", n=1))
+    return lines + diff[:40] + (["..."] if len(diff) > 40 else [])
+
+
+def check_committed(cfg: CourseConfig, fresh: str) -> list[str]:
+    """Why the committed release is stale or unsafe ([] when it equals the fresh one)."""
+    path = cfg.release_notebook
+    name = str(path.relative_to(cfg.root)) if path.is_relative_to(cfg.root) else str(path)
+    if not path.is_file():
+        return [f"{name} does not exist"]
+    committed = path.read_text(encoding="utf-8")
+    if committed == fresh:
+        return []
+    problems = [f"{name} differs from what `course release` generates"]
+    try:
+        problems += verify_release(nbformat.read(str(cfg.source_notebook), as_version=4),
+                                   nbformat.reads(committed, as_version=4), code_stub(cfg), text_stub(cfg))
+    except Exception:
+        pass  # reported by describe_difference
+    return problems + describe_difference(committed, fresh, name)
+
+
+def main_release(check: bool = False, config: CourseConfig | None = None) -> int:
+    """Regenerate the release (or, with check, only compare it with the committed one).
+
+    Args:
+        check: do not write; exit non-zero when the committed release is stale or unsafe.
+        config: the course configuration; default load_config().
+
+    Returns:
+        The exit code: 0 on success, 1 on a problem (explained on stderr).
+    """
+    try:
+        cfg = config or load_config()
+        fresh = build_release(cfg)
+    except (ConfigError, ReleaseError) as exc:
+        print(f"course release: {exc}", file=sys.stderr)
+        return 1
+    path = cfg.release_notebook
+    if check:
+        problems = check_committed(cfg, fresh)
+        problems += [f"{path.parent.relative_to(cfg.root) / rel} is missing or stale (GitHub Classroom files)"
+                     for rel in stale_student_files(path.parent, cfg)]
+        if problems:
+            print("course release --check: the committed release is stale or broken; run `course release`.",
+                  file=sys.stderr)
+            print("\n".join(problems), file=sys.stderr)
+            return 1
+        print(f"course release --check: {path.relative_to(cfg.root)} is up to date.")
+        return 0
+    unchanged = path.is_file() and path.read_text(encoding="utf-8") == fresh
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(fresh, encoding="utf-8")
+    # The student template repository's GitHub Classroom workflow: visible tests only.
+    write_student_workflow(path.parent, cfg)
+    nb = nbformat.reads(fresh, as_version=4)
+    answers = sum(is_answer_cell(c) for c in nb.cells)
+    written = sum(is_written_answer(c) for c in nb.cells)
+    state = "unchanged" if unchanged else "updated"
+    print(f"course release: {path.relative_to(cfg.root)} {state}: {len(nb.cells)} cells, "
+          f"{answers} exercises, {written} written questions; verified (no solutions, no hidden tests, "
+          "no markers, outputs cleared).")
+    return 0

@@ -1,0 +1,94 @@
+"""`course grade`: set up a batch, show progress, write the gradebook and a summary table."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from course.config import CourseConfig, load_config
+from course.corpus import load_course_corpus
+from course.errors import UserError
+from course.grader import sandbox
+from course.grader.calibration import check_calibration
+from course.grader.grade import grade_batch
+from course.grader.lab import load_lab
+from course.grader.results import write_gradebook
+from course.grader.state import Context, Options
+from course.grader.submission import discover
+
+
+def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: str | None = None,
+                  require_isolation: bool = False, isolation: Any = None) -> Context:
+    """Everything a batch needs, checked before any submission is touched.
+
+    Raises:
+        UserError: an unusable corpus, calibration, isolation level or autograder.
+    """
+    corpus = load_course_corpus(cfg)
+    lab = load_lab(cfg)
+    if threshold:
+        check_calibration(cfg, corpus)
+    level = isolation or (sandbox.require_isolation(sandbox.IsolationLevel.BWRAP) if require_isolation
+                          else sandbox.probe_isolation())
+    out.mkdir(parents=True, exist_ok=True)
+    return Context(
+        cfg=cfg, lab=lab, corpus=corpus,
+        options=Options(threshold=threshold, checks=checks, isolation=level),
+        isolation_name=sandbox.level_name(level), out_dir=out,
+    )
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Grading summary", show_lines=False)
+    for col, just in [("submission", "left"), ("score", "right"), ("status", "left"),
+                      ("perplexity", "right"), ("seconds", "right"), ("lost points in", "left")]:
+        table.add_column(col, justify=just)
+    for row in rows:
+        ppl = row.get("perplexity")
+        ppl_text = "-" if ppl is None else f"{ppl:.2f}" + (" (!)" if row.get("suspicious") else "")
+        table.add_row(
+            row["id"], f"{row['score']:g}/{row['max_score']:g}", row["status"] + (" (kept)" if row.get("resumed") else ""),
+            ppl_text, f"{row['seconds']:.1f}", ", ".join(row["failed_exercises"])[:60] or "-",
+        )
+    return table
+
+
+def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False, require_isolation: bool = False,
+              threshold: bool = True, config_path: str | None = None, checks: str | None = None,
+              console: Console | None = None) -> int:
+    """Grade every submission under ``paths`` into ``out``.
+
+    Returns:
+        0 when every submission got a result (whatever it scored); 1 when the grader
+        itself failed on one; 2 for a usage or configuration problem.
+    """
+    console = console or Console(stderr=True)
+    cfg = load_config(config_path)
+    if jobs < 1:
+        raise UserError("--jobs must be at least 1.")
+    submissions = discover(paths, cfg.assignment)
+    if not submissions:
+        raise UserError(f"No .ipynb files found under {', '.join(map(str, paths))}.")
+    ctx = build_context(cfg, out, threshold=threshold, checks=checks, require_isolation=require_isolation)
+    console.print(f"isolation: {sandbox.describe(ctx.options.isolation)}")
+    console.print(ctx.corpus.describe())
+    with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=False) as bar:
+        task = bar.add_task("", total=len(submissions))
+
+        def advance(row: dict[str, Any]) -> None:
+            bar.update(task, advance=1, description=f"{row['id']}: {row['score']:g}/{row['max_score']:g}")
+
+        rows = grade_batch(ctx, submissions, jobs=jobs, resume=resume, progress=advance)
+    write_gradebook(out / "gradebook.csv", cfg, rows)
+    console.print(summary_table(rows))
+    errors = [r["id"] for r in rows if r["status"] == "error"]
+    console.print(f"results in {out}/<submission>/results.json, gradebook in {out / 'gradebook.csv'}")
+    if errors:
+        console.print(f"[red]the grader failed on {len(errors)} submission(s): {', '.join(errors)}[/red]")
+        return 1
+    return 0
+

@@ -1,0 +1,227 @@
+"""Grade one submission through an ordered list of steps, and a batch of them in parallel."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from course.grader import results as res
+from course.grader.assemble import assemble
+from course.config import CourseConfig
+from course.grader.probes import Response, save_plan, save_responses
+from course.grader.session import WorkerSession
+from course.grader.state import Context, Options, State
+from course.grader.submission import Submission
+from course.student.notebook import NotebookError, read_notebook
+
+GRADER_VERSION = "1"  # bump when a change to grading must invalidate --resume results
+
+
+def submission_seed(cfg: CourseConfig, sub: Submission) -> int:
+    """Probe seed for one submission: reproducible, different per student."""
+    digest = hashlib.sha256(f"{cfg.seed}:{sub.student_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def fingerprint(ctx: Context, sub: Submission) -> str:
+    """What a result depends on: the file, the grader, the config, the checks; used by --resume."""
+    h = hashlib.sha256()
+    h.update(GRADER_VERSION.encode())
+    h.update(sub.path.read_bytes() if sub.path.is_file() else b"")
+    h.update(ctx.cfg.path.read_bytes())
+    for path in sorted(ctx.cfg.autograder_dir.rglob("*")):  # checks, worker ops, plan, calibration
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(path.relative_to(ctx.cfg.autograder_dir).as_posix().encode() + path.read_bytes())
+    h.update(repr((ctx.options.threshold, ctx.options.checks)).encode())
+    return h.hexdigest()
+
+
+# --- the steps ------------------------------------------------------------------
+
+
+def step_read(st: State) -> None:
+    """Read the file defensively; an unreadable file is a result, not a crash."""
+    limits = st.ctx.cfg.limits
+    try:
+        st.notebook = read_notebook(st.sub.path, limits.max_notebook_bytes, limits.max_cells)
+    except NotebookError as exc:
+        st.rejected = str(exc)
+    except OSError as exc:
+        st.rejected = f"The file could not be read ({exc.strerror})."
+
+
+def step_assemble(st: State) -> None:
+    """Student answer cells onto the template; everything else from the template."""
+    st.assembly = assemble(st.ctx.lab.template, st.notebook)
+
+
+def step_start_worker(st: State) -> None:
+    """Start the sandboxed worker and run the assembled cells in it."""
+    st.session = WorkerSession(
+        st.ctx.cfg.limits,
+        op_modules=list(st.ctx.lab.op_modules),
+        cells=st.assembly.cells,
+        isolation=st.ctx.options.isolation,
+        # a corpus file the sandbox could otherwise see (the default one is hidden already)
+        hide=[st.ctx.cfg.corpus_path] if st.ctx.cfg.corpus_path else [],
+    )
+    st.cell_reports = list(st.session.start())
+
+
+def step_probes(st: State) -> None:
+    """Ask the worker every probe of the plan; each failure costs only its own checks."""
+    st.plan = list(st.ctx.lab.plan.build_plan(submission_seed(st.ctx.cfg, st.sub)))
+    for req in st.plan:
+        budget = min(req.timeout_s or st.ctx.cfg.limits.check_timeout_s, st.remaining())
+        if budget <= 0:
+            st.responses[req.id] = Response(req.id, "skipped", message=res.OUT_OF_TIME.format(s=st.ctx.cfg.limits.submission_timeout_s))
+            continue
+        st.responses[req.id] = st.session.call(req, budget)
+
+
+def step_threshold(st: State) -> None:
+    """Train the student's model for fixed steps in the worker and score the held-out text here."""
+    if not st.ctx.options.threshold:
+        return
+    settings = st.ctx.cfg.threshold
+    if st.remaining() <= 0:
+        st.threshold = {"status": "skipped", "message": res.OUT_OF_TIME.format(s=st.ctx.cfg.limits.submission_timeout_s)}
+        return
+    st.threshold = st.ctx.lab.threshold.run_threshold(
+        st.session, st.ctx.corpus, settings, st.ctx.cfg.seed,
+        timeout_s=min(st.ctx.cfg.limits.threshold_timeout_s, st.remaining()),
+    )
+
+
+def step_stop_worker(st: State) -> None:
+    """Kill every process the submission started, before anything is judged."""
+    if st.session is not None:
+        try:
+            st.output = st.session.output()
+        finally:
+            st.session.close()
+            st.session = None
+
+
+def step_judge(st: State) -> None:
+    """Run the hidden checks in a trusted pytest subprocess over the saved probe data."""
+    data = st.work / "data"
+    data.mkdir(exist_ok=True)
+    save_plan(data, st.plan)
+    save_responses(data, st.responses)
+    answers = st.assembly.answers if st.assembly else {}
+    (data / "sources.json").write_text(json.dumps(answers))
+    if st.threshold is not None:
+        (data / "threshold.json").write_text(json.dumps(st.threshold))
+    (data / "context.json").write_text(json.dumps({
+        "config_path": str(st.ctx.cfg.path),
+        "calibration_path": str(st.ctx.cfg.calibration_path),
+        "submission_id": st.sub.id,
+    }))
+    st.checks = run_checks(st.ctx, data, st.work)
+
+
+def run_checks(ctx: Context, data: Path, work: Path) -> list[dict[str, Any]]:
+    """Run the assignment's pytest checks on a data folder; return the plugin's report."""
+    report = work / "checks.json"
+    ini = work / "pytest.ini"
+    ini.write_text("[pytest]\n")
+    cmd = [
+        sys.executable, "-m", "pytest", str(ctx.lab.checks_dir),
+        "-c", str(ini), "--rootdir", str(ctx.lab.checks_dir),
+        "-p", "course.grader.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "--grading-data", str(data), "--grading-report", str(report), "-q", "--no-header",
+    ]
+    if ctx.options.checks:
+        cmd += ["-k", ctx.options.checks]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(ctx.cfg.root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode not in (0, 1) or not report.exists():
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        raise RuntimeError(f"hidden checks did not run (pytest exit {proc.returncode}):\n{tail}")
+    return json.loads(report.read_text())
+
+
+def step_write(st: State) -> None:
+    """Write results.json and feedback.md atomically into OUT/<id>/."""
+    res.write_submission(st)
+
+
+# The order matters: a file is read before it is assembled; the worker runs the
+# assembled cells before any probe; the threshold training reuses the warm worker;
+# every student process is dead before the trusted checks judge; results are
+# written last, from trusted data only.
+WORKER_STEPS: list[Callable[[State], None]] = [step_start_worker, step_probes, step_threshold]
+GRADING_STEPS: list[Callable[[State], None]] = [
+    step_read,
+    step_assemble,
+    *WORKER_STEPS,
+    step_stop_worker,
+    step_judge,
+    step_write,
+]
+
+
+def grade_one(ctx: Context, sub: Submission) -> dict[str, Any]:
+    """Grade one submission; always writes a result. Returns its gradebook summary."""
+    with tempfile.TemporaryDirectory(prefix=f"grade-{sub.id}-") as tmp:
+        st = State(sub=sub, ctx=ctx, work=Path(tmp), fingerprint=fingerprint(ctx, sub))
+        try:
+            for step in GRADING_STEPS:
+                if st.rejected and step is not step_write:
+                    continue
+                try:
+                    step(st)
+                except Exception as exc:  # noqa: BLE001 - a grader fault must still leave a result
+                    if step is step_write:
+                        raise
+                    st.internal_error = f"{step.__name__}: {type(exc).__name__}: {exc}"
+                    step_stop_worker(st)
+                    step_write(st)
+                    break
+        finally:
+            if st.session is not None:
+                st.session.close()
+        return res.summary_row(st)
+
+
+def grade_batch(
+    ctx: Context,
+    submissions: list[Submission],
+    jobs: int = 1,
+    resume: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Grade submissions with ``jobs`` in parallel; each writes its own result as soon as it is done.
+
+    Returns:
+        One summary row per submission, in the order of ``submissions``.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    todo = []
+    for sub in submissions:
+        done = res.load_summary(ctx, sub) if resume else None
+        if done is not None and done.get("fingerprint") == fingerprint(ctx, sub):
+            done["resumed"] = True
+            rows[sub.id] = done
+            if progress:
+                progress(done)
+        else:
+            todo.append(sub)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(grade_one, ctx, sub): sub for sub in todo}
+        for fut in as_completed(futures):
+            row = fut.result()
+            rows[futures[fut].id] = row
+            if progress:
+                progress(row)
+    return [rows[s.id] for s in submissions]

@@ -1,0 +1,221 @@
+"""Write a submission's results.json (Gradescope schema), feedback.md and the batch gradebook."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from course.config import CourseConfig
+from course.grader.state import Context, State
+from course.grader.submission import Submission
+
+OUT_OF_TIME = "Not run: the submission used up its total time limit ({s:.0f} s). Look for slow or endless loops."
+GRADEBOOK_COLUMNS = [  # nbgrader's `export` columns, then ours
+    "assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+    "raw_score", "late_submission_penalty", "score", "max_score", "status",
+]
+MAX_OUTPUT_IN_FEEDBACK = 4_000  # characters of the student's own printed output shown back
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write a file so that a reader (or a killed grader) never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are read by other users and tools
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _visibility(ctx: Context, check: dict[str, Any]) -> str:
+    return check.get("visibility") or ctx.cfg.hidden_check_visibility
+
+
+def _cell_errors(st: State) -> list[str]:
+    lines = []
+    missing = set(st.assembly.missing) if st.assembly else set()  # already explained by the assembler
+    for rep in st.cell_reports:
+        if rep.status != "ok" and rep.cell_id not in missing:
+            lines.append(f"Cell `{rep.cell_id}` raised an error: {rep.message}")
+    return lines
+
+
+def build_results(st: State) -> dict[str, Any]:
+    """The Gradescope results.json dict for one graded (or rejected) submission."""
+    ctx = st.ctx
+    max_auto = float(ctx.cfg.autograded_points)
+    tests = []
+    for number, check in enumerate(st.checks, start=1):
+        tests.append({
+            "name": check["name"],
+            "number": str(number),
+            "score": check["points"] if check["passed"] else 0.0,
+            "max_score": check["points"],
+            "status": "passed" if check["passed"] else "failed",
+            "output": " ".join([check["message"] or "Passed.", *check.get("flags", [])]),
+            "visibility": _visibility(ctx, check),
+            "tags": check["tags"],
+        })
+    score = round(sum(t["score"] for t in tests), 4)
+    notes: list[str] = []
+    status = "graded"
+    if st.rejected:
+        status, notes = "rejected", [st.rejected]
+    elif st.internal_error:
+        status = "error"
+        notes.append("The grader failed on this submission; it will be graded again. This is not your mistake.")
+    if st.assembly:
+        notes.extend(st.assembly.notes)
+    notes.extend(_cell_errors(st))
+    if ctx.cfg.manual_points:
+        notes.append(f"{ctx.cfg.manual_points} more points (written answers) are graded by hand.")
+    threshold = st.threshold or {}
+    flags = [flag for check in st.checks for flag in check.get("flags", [])]
+    extra = {
+        "flags": flags,
+        "submission_id": st.sub.id,
+        "student_id": st.sub.student_id,
+        "status": status,
+        "isolation": ctx.isolation_name,
+        "max_autograded": max_auto,
+        "manual_points_pending": ctx.cfg.manual_points,
+        "perplexity": threshold.get("perplexity"),
+        "suspicious": bool(threshold.get("suspicious", False)),
+        "threshold_steps": threshold.get("steps_taken"),
+        "fingerprint": st.fingerprint,
+    }
+    if st.internal_error:
+        extra["internal_error"] = st.internal_error[-2000:]
+    return {
+        "score": score,
+        "execution_time": round(time_spent(st), 2),
+        "output": "\n\n".join(notes),
+        "output_format": "md",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "extra_data": extra,
+    }
+
+
+def time_spent(st: State) -> float:
+    return time.monotonic() - st.started
+
+
+def feedback_markdown(results: dict[str, Any], output: str, order: list[str] | None = None) -> str:
+    """Readable feedback for the student, built from results.json only.
+
+    Args:
+        results: the results.json dict.
+        output: the student's captured output (its tail is shown).
+        order: exercises in notebook order (the table follows it; others come last).
+    """
+    extra = results["extra_data"]
+    lines = [
+        f"# Feedback for {extra['submission_id']}",
+        "",
+        f"**Autograded score: {results['score']:g} / {extra['max_autograded']:g}**",
+        "",
+    ]
+    if results["output"]:
+        lines += [results["output"], ""]
+    by_exercise: dict[str, list[dict[str, Any]]] = {}
+    for test in results["tests"]:
+        key = test["tags"][0] if test["tags"] else "other"
+        by_exercise.setdefault(key, []).append(test)
+    if by_exercise:
+        rank = {key: i for i, key in enumerate(order or [])}
+        lines += ["| exercise | score | checks passed |", "|---|---|---|"]
+        for key, tests in sorted(by_exercise.items(), key=lambda kv: rank.get(kv[0], len(rank))):
+            got = sum(t["score"] for t in tests)
+            top = sum(t["max_score"] for t in tests)
+            passed = sum(t["status"] == "passed" for t in tests)
+            lines.append(f"| `{key}` | {got:g} / {top:g} | {passed} / {len(tests)} |")
+        lines.append("")
+    failed = [t for t in results["tests"] if t["status"] != "passed"]
+    if failed:
+        lines += ["## What to fix", ""]
+        for test in failed:
+            lines.append(f"- **{test['name']}** ({test['max_score']:g} pts): {test['output']}")
+        lines.append("")
+    if extra.get("perplexity") is not None:
+        lines += [f"Held-out perplexity of your model trained by the grader: {extra['perplexity']:.3f}", ""]
+    if output.strip():
+        shown = output[-MAX_OUTPUT_IN_FEEDBACK:]
+        lines += ["## Your notebook's output (last lines)", "", "```", shown.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def write_submission(st: State) -> None:
+    """OUT/<id>/results.json and feedback.md, each written atomically."""
+    results = build_results(st)
+    folder = st.ctx.out_dir / st.sub.id
+    atomic_write(folder / "feedback.md", feedback_markdown(results, st.output, order=list(st.ctx.cfg.points)))
+    atomic_write(folder / "results.json", json.dumps(results, indent=1) + "\n")  # last: marks the result complete
+    st.result = results
+
+
+def summary_row(st: State) -> dict[str, Any]:
+    results = st.result or build_results(st)
+    return _row(st.sub, results)
+
+
+def _row(sub: Submission, results: dict[str, Any]) -> dict[str, Any]:
+    extra = results.get("extra_data", {})
+    failed = [t["tags"][0] for t in results.get("tests", []) if t["status"] != "passed" and t.get("tags")]
+    return {
+        "id": sub.id,
+        "student_id": sub.student_id,
+        "timestamp": sub.timestamp,
+        "score": results["score"],
+        "max_score": extra.get("max_autograded", 0.0),
+        "status": extra.get("status", "graded"),
+        "perplexity": extra.get("perplexity"),
+        "suspicious": extra.get("suspicious", False),
+        "seconds": results.get("execution_time", 0.0),
+        "failed_exercises": sorted(set(failed)),
+        "fingerprint": extra.get("fingerprint", ""),
+        "isolation": extra.get("isolation", ""),
+    }
+
+
+def load_summary(ctx: Context, sub: Submission) -> dict[str, Any] | None:
+    """The row of an earlier complete result for this submission, or None."""
+    path = ctx.out_dir / sub.id / "results.json"
+    try:
+        results = json.loads(path.read_text())
+        return _row(sub, results)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_gradebook(path: Path, cfg: CourseConfig, rows: list[dict[str, Any]]) -> None:
+    """gradebook.csv: one row per submission, nbgrader's export columns plus status."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=GRADEBOOK_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: r["student_id"]):
+        writer.writerow({
+            "assignment": cfg.assignment,
+            "duedate": cfg.duedate.isoformat(),
+            "timestamp": row["timestamp"],
+            "student_id": row["student_id"],
+            "last_name": "",
+            "first_name": "",
+            "email": "",
+            "raw_score": f"{row['score']:g}",
+            "late_submission_penalty": "0",
+            "score": f"{row['score']:g}",
+            "max_score": f"{row['max_score']:g}",
+            "status": row["status"],
+        })
+    atomic_write(path, buf.getvalue())

@@ -1,1 +1,0 @@
-"""The lab's visible-test runner for GitHub Classroom, copied from the course tooling."""
