@@ -21,8 +21,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import nbfactory  # noqa: E402  (builds submissions from the source notebook)
 
-from course.config import load_config  # noqa: E402
 from course.authoring.jupyter_env import isolated_env  # noqa: E402
+from course.config import load_config  # noqa: E402
 
 
 def variants() -> dict[str, dict]:

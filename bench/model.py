@@ -13,18 +13,18 @@ import platform
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from course.config import load_config
-from course.errors import ConfigError
 from course.corpus import CorpusError, load_course_corpus
+from course.errors import ConfigError
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 TUNE_JSON = Path(__file__).resolve().parent / "tune.json"  # committed: RESULTS.md justifies the default from it

@@ -5,9 +5,10 @@ import datetime as _dt
 import importlib.util
 import os
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from course.errors import ConfigError
 

@@ -30,8 +30,8 @@ def example_submissions(dest: Path) -> list[Path]:
 
 def main_demo(out: Path, jobs: int = 2) -> int:
     """Release, then grade the examples into ``out`` and print the summary table."""
-    from course.grader.batch import run_grade
     from course.authoring.release import main_release
+    from course.grader.batch import run_grade
 
     console = Console()
     console.rule("1. release: source/ -> release/ through nbgrader")

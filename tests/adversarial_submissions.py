@@ -17,14 +17,16 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import nbfactory
 
 from course.config import load_config
-from course.grader.sandbox import IsolationLevel, cgroup_controls
+from course.grader.cgroups import cgroup_controls
+from course.grader.isolation import IsolationLevel
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_NAME = "COURSE_ADV_SECRET"  # set in the grader's environment by the suite, never visible to workers

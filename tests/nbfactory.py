@@ -5,8 +5,8 @@ import copy
 import json
 from pathlib import Path
 
-from course.student import notebook as nbc
 from course.config import load_config
+from course.student import notebook as nbc
 
 
 def solution() -> dict:

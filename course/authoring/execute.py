@@ -5,8 +5,9 @@ import ast
 import copy
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient

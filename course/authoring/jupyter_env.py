@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
 
 # Environment variable -> sub-folder of the state directory. Jupyter, IPython and
 # matplotlib write their state there instead of under $HOME.

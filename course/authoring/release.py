@@ -8,18 +8,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 from nbformat import NotebookNode
 
-from course.config import CourseConfig, load_config
-from course.errors import ConfigError
 from course.authoring.contract import build_contract
 from course.authoring.jupyter_env import isolated_env
 from course.authoring.vendor import selfcheck_cell_source
+from course.config import CourseConfig, load_config
+from course.errors import ConfigError
 from course.platforms.classroom import stale_student_files, write_student_workflow
 from course.student.notebook import (
     cell_source,
@@ -221,7 +221,7 @@ def check_outputs(source: NotebookNode, release: NotebookNode, code: str, text: 
 
 
 def check_cells_kept(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
-    graded = lambda c: is_answer_cell(c) or is_test_cell(c) or is_written_answer(c)  # noqa: E731
+    graded = lambda c: is_answer_cell(c) or is_test_cell(c) or is_written_answer(c)
     want = [grade_id(c) for c in source.cells if graded(c)]
     got = [grade_id(c) for c in release.cells if graded(c)]
     if want != got:

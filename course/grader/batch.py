@@ -11,7 +11,8 @@ from rich.table import Table
 from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
 from course.errors import UserError
-from course.grader import sandbox
+from course.grader import probing
+from course.grader.isolation import IsolationLevel, level_name
 from course.grader.calibration import check_calibration
 from course.grader.grade import grade_batch
 from course.grader.lab import load_lab
@@ -31,13 +32,13 @@ def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: 
     lab = load_lab(cfg)
     if threshold:
         check_calibration(cfg, corpus)
-    level = isolation or (sandbox.require_isolation(sandbox.IsolationLevel.BWRAP) if require_isolation
-                          else sandbox.probe_isolation())
+    level = isolation or (probing.require_isolation(IsolationLevel.BWRAP) if require_isolation
+                          else probing.probe_isolation())
     out.mkdir(parents=True, exist_ok=True)
     return Context(
         cfg=cfg, lab=lab, corpus=corpus,
         options=Options(threshold=threshold, checks=checks, isolation=level),
-        isolation_name=sandbox.level_name(level), out_dir=out,
+        isolation_name=level_name(level), out_dir=out,
     )
 
 
@@ -73,7 +74,7 @@ def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False,
     if not submissions:
         raise UserError(f"No .ipynb files found under {', '.join(map(str, paths))}.")
     ctx = build_context(cfg, out, threshold=threshold, checks=checks, require_isolation=require_isolation)
-    console.print(f"isolation: {sandbox.describe(ctx.options.isolation)}")
+    console.print(f"isolation: {probing.describe(ctx.options.isolation)}")
     console.print(ctx.corpus.describe())
     with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=False) as bar:

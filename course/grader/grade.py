@@ -7,18 +7,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from course.config import CourseConfig
 from course.grader import results as res
 from course.grader.assemble import assemble
-from course.config import CourseConfig
 from course.grader.probes import Response, save_plan, save_responses
 from course.grader.session import WorkerSession
-from course.grader.state import Context, Options, State
+from course.grader.state import Context, State
 from course.grader.submission import Submission
 from course.student.notebook import NotebookError, read_notebook
 
@@ -181,7 +180,7 @@ def grade_one(ctx: Context, sub: Submission) -> dict[str, Any]:
                     continue
                 try:
                     step(st)
-                except Exception as exc:  # noqa: BLE001 - a grader fault must still leave a result
+                except Exception as exc:
                     if step is step_write:
                         raise
                     st.internal_error = f"{step.__name__}: {type(exc).__name__}: {exc}"

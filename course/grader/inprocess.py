@@ -1,8 +1,9 @@
 """A session that runs worker ops in this process: for trusted reference code only (tests, calibration)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from course.grader.probes import ProbeRequest, Response
 from course.grader.session import CellReport

@@ -1,37 +1,6 @@
-"""Isolation of the worker process: the strongest level the machine allows, limits, and kill-all.
-
-Levels, strongest first (probed once per grader process):
-
-* ``bwrap`` (bubblewrap): new user, mount, pid, network, IPC and UTS namespaces,
-  no capabilities, no nested user namespaces. The root file system holds only
-  read-only binds of the system (/usr, /lib*, /bin, a few /etc files) and of the
-  Python installation and its site-packages; the repository (hidden checks,
-  source notebook, course_config.py, .git) is not there, the standard library's
-  ``pydoc_data`` (the default held-out corpus) is an empty tmpfs. /tmp, /dev/shm and
-  the worker's home /sandbox are small private tmpfs; the worker code is a
-  read-only bind. Killing bwrap kills the pid namespace, so nothing survives.
-* ``unshare``: new user, pid, mount (private /proc) and network namespaces via
-  util-linux ``unshare``, under a keeper process (see ``course/grader/keeper.py``).
-  No network and no signals to outside processes, but the file system is the
-  host's: the worker can read (and as the grader's own uid, write) what the
-  grader's user can. When the grader runs as root and the Python installation is
-  readable by ``nobody``, the worker runs as ``nobody``.
-* ``rlimits``: resource limits and a separate session under the keeper, which
-  adopts every orphan (PR_SET_CHILD_SUBREAPER) and kills them all at the end.
-  Only the uid switch (see above) protects files and the grader's processes.
-
-At every level the worker sets its own rlimits before any student code runs
-(address space, file size, CPU time, no core dumps, open files, processes when
-not root), and a per-worker cgroup is used where this process may create one:
-memory and pids limits (cgroup v2, or v1 controllers) and ``cgroup.kill``. On a
-Docker container with the default seccomp profile, namespaces are refused and the
-level is ``rlimits``; GitHub Actions Ubuntu runners get ``bwrap`` once the
-``bubblewrap`` package is installed (``make system-deps``).
-"""
+"""One worker's jail: its command line (bubblewrap, unshare or the keeper), environment, limits and kill-all."""
 from __future__ import annotations
 
-import enum
-import functools
 import importlib.util
 import itertools
 import os
@@ -40,17 +9,12 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
-from typing import Any
 
 from course.config import REPO_ROOT, Limits
-from course.errors import UserError
+from course.grader.cgroups import Cgroups
+from course.grader.isolation import NOBODY, IsolationLevel, drop_to_nobody, parse_level
 
-NOBODY = 65534
-# The interpreter the worker runs, as an absolute path without '..' (kept unresolved: a venv is
-# recognised by the path it is started from); a relative sys.executable would not exist inside bwrap.
-PYTHON = os.path.abspath(sys.executable)
 KEEPER = Path(__file__).resolve().parent / "keeper.py"  # trusted: run by the grader, never staged
 # Sandbox-internal paths of the bwrap level.
 RUNTIME_INSIDE = "/grader"
@@ -59,46 +23,6 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
 # The launcher joins its cgroups, then becomes the sandbox: no race, no preexec_fn.
 _ATTACH_SH = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 _counter = itertools.count()
-
-
-class IsolationLevel(enum.IntEnum):
-    """How strongly the worker is isolated; a larger value is stronger."""
-
-    RLIMITS = 1
-    UNSHARE = 2
-    BWRAP = 3
-
-    def __str__(self) -> str:
-        return self.name.lower()
-
-
-class SandboxError(UserError, RuntimeError):
-    """The requested isolation cannot be provided on this machine."""
-
-
-def parse_level(level: IsolationLevel | str | None) -> IsolationLevel:
-    """An IsolationLevel from a level or its name; None means the strongest available."""
-    if level is None:
-        return probe_isolation()
-    if isinstance(level, IsolationLevel):
-        return level
-    try:
-        return IsolationLevel[str(level).upper()]
-    except KeyError:
-        names = ", ".join(str(lv) for lv in IsolationLevel)
-        raise SandboxError(f"unknown isolation level {level!r}; use one of {names}") from None
-
-
-def level_name(level: IsolationLevel | str | None) -> str:
-    return str(parse_level(level))
-
-
-def is_full(level: IsolationLevel | str | None) -> bool:
-    """True for bubblewrap isolation (file system, network, processes)."""
-    return parse_level(level) >= IsolationLevel.BWRAP
-
-
-# --- probing ----------------------------------------------------------------------
 
 
 def _python_roots() -> list[Path]:
@@ -134,266 +58,6 @@ def _hidden_paths(roots: list[Path], extra: tuple[Path, ...] = ()) -> list[Path]
     return hidden
 
 
-def _run_quietly(argv: list[str], **kwargs: Any) -> bool:
-    try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=60, check=False, **kwargs).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-@functools.cache
-def _drop_to_nobody() -> bool:
-    """Running as root and the interpreter works for ``nobody``: lower levels run the worker as nobody."""
-    if os.geteuid() != 0:
-        return False
-    return _run_quietly([sys.executable, "-I", "-c", "import numpy"], user=NOBODY, group=NOBODY,
-                        extra_groups=[], cwd="/")
-
-
-@functools.cache
-def level_available(level: IsolationLevel) -> bool:
-    """Whether a trivial Python command runs at this level here (cached)."""
-    level = parse_level(level)
-    if level == IsolationLevel.RLIMITS:
-        return True
-    tool = shutil.which("bwrap" if level == IsolationLevel.BWRAP else "unshare")
-    if tool is None:
-        return False
-    probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"course-probe-{os.getpid()}-{next(_counter)}"
-    try:
-        sb = Sandbox(level, _probe_limits(), probe, use_cgroups=False)
-        try:
-            argv = sb.command([PYTHON, "-I", "-c", "import sys"], pass_fds=())
-            return _run_quietly(argv, env=sb.env(), pass_fds=sb.extra_fds(), cwd="/")
-        finally:
-            sb.kill_all()
-    finally:
-        shutil.rmtree(probe, ignore_errors=True)
-
-
-def _probe_limits() -> Limits:
-    return Limits(check_timeout_s=60, submission_timeout_s=60, threshold_timeout_s=60, memory_limit_mb=1024,
-                  max_processes=16, max_file_size_mb=1, max_output_bytes=1000, max_notebook_bytes=1000,
-                  max_cells=1, worker_threads=1)
-
-
-@functools.cache
-def probe_isolation() -> IsolationLevel:
-    """The strongest level that works on this machine (probed once per process)."""
-    for level in (IsolationLevel.BWRAP, IsolationLevel.UNSHARE):
-        if level_available(level):
-            return level
-    return IsolationLevel.RLIMITS
-
-
-def require_isolation(minimum: IsolationLevel | str) -> IsolationLevel:
-    """The strongest available level; raises SandboxError when it is below ``minimum``."""
-    minimum, level = parse_level(minimum), probe_isolation()
-    if level < minimum:
-        raise SandboxError(
-            f"isolation '{minimum}' is required but only '{level}' works here. Install bubblewrap "
-            "(`make system-deps`, or apt-get install bubblewrap) and allow user namespaces; inside Docker "
-            "the default seccomp profile blocks them (run the container with --security-opt seccomp=unconfined "
-            "or grade outside it)."
-        )
-    return level
-
-
-def describe(level: IsolationLevel | str | None = None) -> str:
-    """One line: the level and the controls in force, e.g. for the start of ``course grade``."""
-    level = parse_level(level)
-    parts = {
-        IsolationLevel.BWRAP: "bubblewrap: user, mount, pid, network, IPC, UTS namespaces; read-only system; "
-                              "repository hidden",
-        IsolationLevel.UNSHARE: "unshare: user, pid, network namespaces; host file system visible",
-        IsolationLevel.RLIMITS: "rlimits: resource limits and a separate session only; host file system and "
-                                "network visible",
-    }[level]
-    extra = list(cgroup_controls())
-    if level < IsolationLevel.BWRAP:
-        if _drop_to_nobody():
-            extra.append("runs as nobody")
-        elif os.geteuid() == 0:
-            extra.append("WARNING: the worker runs as root (nobody cannot run this Python); prefer bubblewrap")
-    return f"{level} ({parts}{'; ' + ', '.join(extra) if extra else ''})"
-
-
-# --- cgroups ------------------------------------------------------------------------
-
-
-def _mounts() -> list[tuple[str, str, str, str]]:
-    """(root, mount point, fs type, super options) of every cgroup mount."""
-    found = []
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields, rfields = left.split(), right.split()
-        if len(fields) >= 5 and len(rfields) >= 3 and rfields[0] in ("cgroup", "cgroup2"):
-            found.append((fields[3], fields[4], rfields[0], rfields[2]))
-    return found
-
-
-def _own_cgroups() -> dict[str, str]:
-    """Controller ('' for cgroup v2) -> this process's cgroup path."""
-    own = {}
-    try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            for name in controllers.split(",") if controllers else [""]:
-                own[name] = path
-    except (OSError, ValueError):
-        pass
-    return own
-
-
-def _parent_dir(controller: str) -> Path | None:
-    """Folder under which this process may create a cgroup for ``controller`` ('' = cgroup v2)."""
-    own = _own_cgroups()
-    if controller not in own:
-        return None
-    for root, point, fstype, options in _mounts():
-        if (controller == "" and fstype == "cgroup2") or (controller and controller in options.split(",")):
-            rel = own[controller]
-            if root != "/" and rel.startswith(root):
-                rel = rel[len(root):]
-            path = Path(point) / rel.lstrip("/")
-            return path if path.is_dir() and os.access(path, os.W_OK) else None
-    return None
-
-
-def _write(path: Path, value: str) -> bool:
-    try:
-        path.write_text(value)
-        return True
-    except OSError:
-        return False
-
-
-class Cgroups:
-    """The worker's own cgroups (best effort): memory and pids limits, and kill-all.
-
-    Uses cgroup v2 where its controllers are delegated to our cgroup, cgroup v1
-    controllers otherwise; any part that cannot be set up is simply absent.
-    """
-
-    def __init__(self, name: str, memory_bytes: int, pids_max: int):
-        self.dirs: dict[str, Path] = {}  # "v2", "memory", "pids" -> folder
-        self.controls: list[str] = []
-        v2 = _parent_dir("")
-        if v2 is not None and self._make("v2", v2 / name):
-            self.controls.append("cgroup.kill")
-            subtree = v2 / "cgroup.subtree_control"
-            enabled = subtree.read_text().split() if subtree.exists() else []
-            if "memory" in enabled and _write(self.dirs["v2"] / "memory.max", str(memory_bytes)):
-                _write(self.dirs["v2"] / "memory.swap.max", "0")
-                self.controls.append("memory cgroup")
-            if "pids" in enabled and _write(self.dirs["v2"] / "pids.max", str(pids_max)):
-                self.controls.append("pids cgroup")
-        if "memory cgroup" not in self.controls:
-            parent = _parent_dir("memory")
-            if parent is not None and self._make("memory", parent / name):
-                if _write(self.dirs["memory"] / "memory.limit_in_bytes", str(memory_bytes)):
-                    _write(self.dirs["memory"] / "memory.memsw.limit_in_bytes", str(memory_bytes))
-                    self.controls.append("memory cgroup")
-        if "pids cgroup" not in self.controls:
-            parent = _parent_dir("pids")
-            if parent is not None and self._make("pids", parent / name):
-                if _write(self.dirs["pids"] / "pids.max", str(pids_max)):
-                    self.controls.append("pids cgroup")
-
-    def _make(self, key: str, path: Path) -> bool:
-        _remove_stale(path.parent)
-        try:
-            path.mkdir()
-        except OSError:
-            return False
-        self.dirs[key] = path
-        return True
-
-    @property
-    def procs_files(self) -> list[str]:
-        return [str(d / "cgroup.procs") for d in self.dirs.values()]
-
-    def pids(self) -> set[int]:
-        found: set[int] = set()
-        for d in self.dirs.values():
-            try:
-                found.update(int(p) for p in (d / "cgroup.procs").read_text().split())
-            except (OSError, ValueError):
-                pass
-        return found
-
-    def kill(self) -> None:
-        """Kill every process in the cgroups: atomically with cgroup.kill, else until none is left."""
-        if "v2" in self.dirs:
-            _write(self.dirs["v2"] / "cgroup.kill", "1")
-        for _ in range(100):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
-
-    def oom_killed(self) -> bool:
-        """Whether the memory limit killed a process of this worker."""
-        for key, name in (("v2", "memory.events"), ("memory", "memory.oom_control")):
-            try:
-                for line in (self.dirs[key] / name).read_text().splitlines():
-                    if line.startswith("oom_kill ") and int(line.split()[1]) > 0:
-                        return True
-            except (KeyError, OSError, ValueError):
-                pass
-        return False
-
-    def remove(self) -> None:
-        for key, path in list(self.dirs.items()):
-            for _ in range(50):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)  # exiting processes leave the cgroup a moment later
-            self.dirs.pop(key)
-
-
-def _remove_stale(parent: Path) -> None:
-    """Remove empty cgroups left by grader processes that no longer exist."""
-    try:
-        entries = list(parent.glob("course-*"))
-    except OSError:
-        return
-    for entry in entries:
-        owner = entry.name.split("-")[1] if entry.name.count("-") >= 2 else ""
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            try:
-                entry.rmdir()
-            except OSError:
-                pass
-
-
-@functools.cache
-def cgroup_controls() -> tuple[str, ...]:
-    """The cgroup controls a worker gets on this machine (probed once)."""
-    groups = Cgroups(f"course-{os.getpid()}-probe{next(_counter)}", 1 << 30, 64)
-    try:
-        return tuple(groups.controls)
-    finally:
-        groups.remove()
-
-
-# --- one worker's sandbox -----------------------------------------------------------------
-
-
 class Sandbox:
     """One worker's jail: its command line, environment, limits and kill-all.
 
@@ -416,7 +80,7 @@ class Sandbox:
         self.work_dir = self.root / "work"
         for d in (self.runtime_dir, self.work_dir, self.work_dir / "tmp"):
             d.mkdir(parents=True, exist_ok=True)
-        self.as_nobody = self.level < IsolationLevel.BWRAP and _drop_to_nobody()
+        self.as_nobody = self.level < IsolationLevel.BWRAP and drop_to_nobody()
         if self.as_nobody:
             os.chmod(self.root, 0o711)
             for d in (self.work_dir, self.work_dir / "tmp"):

@@ -9,17 +9,18 @@ import signal
 import tempfile
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from course.grader import sandbox
-from course.worker import wire
 from course.config import Limits
+from course.grader import probing, sandbox
+from course.grader.isolation import PYTHON, IsolationLevel, SandboxError
 from course.grader.probes import ProbeRequest, Response
-from course.worker import runtime
+from course.worker import runtime, wire
 
 WORKER_DIR = Path(runtime.__file__).resolve().parent  # course/worker/: staged whole into every sandbox
 BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from course.worker.runtime import main; "
@@ -200,15 +201,15 @@ class WorkerSession:
     """
 
     def __init__(self, limits: Limits, op_modules: Sequence[Path | str], cells: Sequence[tuple[str, str]],
-                 isolation: sandbox.IsolationLevel | str | None = None, hide: Sequence[Path | str] = (),
+                 isolation: IsolationLevel | str | None = None, hide: Sequence[Path | str] = (),
                  cell_timeout_s: float | None = None):
         self.limits = limits
         self.op_modules = [Path(p) for p in op_modules]
         self.cells = [(str(cid), str(src)) for cid, src in cells]
-        self.isolation = sandbox.parse_level(isolation)
-        if not sandbox.level_available(self.isolation):
-            raise sandbox.SandboxError(f"isolation '{self.isolation}' does not work on this machine "
-                                       f"(the strongest available is '{sandbox.probe_isolation()}')")
+        self.isolation = probing.resolve(isolation)
+        if not probing.level_available(self.isolation):
+            raise SandboxError(f"isolation '{self.isolation}' does not work on this machine "
+                                       f"(the strongest available is '{probing.probe_isolation()}')")
         self.hide = tuple(Path(p) for p in hide)
         self.cell_timeout_s = cell_timeout_s or limits.check_timeout_s
         self.starts: list[dict[str, float]] = []  # per worker start: seconds for "imports" and "cells"
@@ -295,7 +296,7 @@ class WorkerSession:
             fds += os.pipe()
             fds += os.pipe()
             req_r, req_w, resp_r, resp_w = fds
-            inner = [sandbox.PYTHON, "-I", "-B", "-c", BOOT, sb.runtime_inside, str(req_r), str(resp_w)]
+            inner = [PYTHON, "-I", "-B", "-c", BOOT, sb.runtime_inside, str(req_r), str(resp_w)]
             sb.spawn(inner, pass_fds=(req_r, resp_w), stdout=self._state["capture_fd"])
         except BaseException:
             sb.kill_all()
@@ -320,7 +321,7 @@ class WorkerSession:
         if problem is not None:  # no student code has run yet: a grader or sandbox problem
             tail = self._tail(0, self._capture_size())
             self._kill()
-            raise sandbox.SandboxError(f"the worker did not start ({problem}); its output ends with:\n{tail}")
+            raise SandboxError(f"the worker did not start ({problem}); its output ends with:\n{tail}")
         pending = [i for i in range(len(self.cells)) if i not in self._poisoned]
         mark = self._offset(header, 0)
         self.starts[-1]["imports"] = time.monotonic() - began
@@ -379,7 +380,7 @@ class WorkerSession:
             return f"It used more than the memory limit ({self.limits.memory_limit_mb} MB)."
         try:
             code = worker.sb.proc.wait(timeout=0.5) if worker.sb.proc else None
-        except Exception:  # noqa: BLE001 - still running: the reply was malformed
+        except Exception:
             return ""
         if code is None:
             return ""

@@ -88,7 +88,7 @@ def course_directory(course_dir: Path, cfg: CourseConfig) -> CourseDirectory:
     if (course_dir / "nbgrader_config.py").is_file():
         try:
             config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
-        except Exception as exc:  # noqa: BLE001 - any error in the instructor's config file
+        except Exception as exc:
             raise ExportError(f"{course_dir / 'nbgrader_config.py'} could not be loaded: {exc}") from None
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(course_dir.resolve())
@@ -110,8 +110,14 @@ def record_assignment(db_url: str, course_id: str, cfg: CourseConfig) -> str:
     """
     import nbformat
     from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells,
-                                        SaveCells)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+        SaveCells,
+    )
     from traitlets.config import Config
 
     name = Path(cfg.notebook).stem

@@ -14,8 +14,8 @@ from typing import Any
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from course.errors import UserError
 from course.config import load_config
+from course.errors import UserError
 from course.grader.results import atomic_write
 
 # Stable output names: a new report overwrites the previous one.

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from .contract import Contract
 from .notebook import (
     SETUP_ID,
     SKIP_TAG,
@@ -32,7 +31,6 @@ from .notebook import (
     grade_id,
     is_answer_cell,
     is_test_cell,
-    nbgrader_meta,
     read_notebook,
     scan_answers,
     tags,

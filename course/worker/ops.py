@@ -62,7 +62,7 @@ def to_numpy(t: torch.Tensor) -> np.ndarray | None:
         elif t.dtype != torch.bool:
             t = t.to(torch.int64)
         return np.ascontiguousarray(t.contiguous().numpy())
-    except Exception:  # noqa: BLE001 - an unreadable tensor is reported as such
+    except Exception:
         return None
 
 

@@ -44,8 +44,9 @@ import signal
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def exception_message(exc: BaseException) -> str:
     """``"TypeName: message"``, capped; never raises, whatever the exception's __str__ does."""
     try:
         text = str(exc)
-    except BaseException:  # noqa: BLE001 - a student exception with a broken __str__
+    except BaseException:
         text = "<message could not be shown>"
     name = type(exc).__name__
     message = f"{name}: {text}" if text else name
@@ -151,7 +152,7 @@ def call_op(
         if not isinstance(value, dict) or not isinstance(out_arrays, dict):
             raise TypeError("an op returns (dict of values, dict of arrays)")
         return "ok", plain(value), {str(k): _as_array(str(k), v) for k, v in out_arrays.items()}, ""
-    except BaseException as exc:  # noqa: BLE001 - SystemExit / KeyboardInterrupt from student code too
+    except BaseException as exc:
         return "error", {}, {}, exception_message(exc)
 
 
@@ -191,7 +192,7 @@ def transform_cell(source: str) -> str:
         from IPython.core.inputtransformer2 import TransformerManager
 
         return TransformerManager().transform_cell(source)
-    except Exception:  # noqa: BLE001 - IPython missing or the cell is not even IPython: compile reports it
+    except Exception:
         return source
 
 
@@ -224,7 +225,7 @@ def run_cell(ns: dict, cell_id: str, source: str) -> dict[str, Any]:
         code = transform_cell(source)
         linecache.cache[name] = (len(code), None, code.splitlines(True), name)
         exec(compile(code, name, "exec"), ns)
-    except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: the cell fails, the worker goes on
+    except BaseException as exc:
         return {"status": "error", "message": exception_message(exc), "traceback": student_traceback(exc)}
     return {"status": "ok", "message": "", "traceback": ""}
 

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from .contract import Contract
 from .notebook import (
     SETUP_ID,
     SKIP_TAG,
@@ -33,7 +32,6 @@ from .notebook import (
     grade_id,
     is_answer_cell,
     is_test_cell,
-    nbgrader_meta,
     read_notebook,
     scan_answers,
     tags,

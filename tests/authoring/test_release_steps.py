@@ -9,7 +9,6 @@ import nbformat
 import pytest
 from conftest import answer_cell, code_cell, notebook, visible_test_cell
 
-from course.config import load_config
 from course.authoring.release import (
     ReleaseError,
     ReleaseJob,
@@ -28,8 +27,9 @@ from course.authoring.release import (
     verify,
     verify_release,
 )
+from course.config import load_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 

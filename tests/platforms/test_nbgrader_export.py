@@ -14,9 +14,9 @@ from nbgrader.api import Gradebook
 
 from course.cli import main as course_main
 from course.config import load_config
-from course.platforms.nbgrader_export import ExportError, export_to_gradebook, exercise_points
+from course.platforms.nbgrader_export import ExportError, exercise_points, export_to_gradebook
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 STUDENTS = {"alice": "2026-12-17 10:00:00.000000 UTC", "bob": "2026-12-18 09:30:00.000000 UTC"}
 
 

@@ -1,7 +1,7 @@
 """The assembler takes only answer cells from the student; everything else from the template."""
 from conftest import answer_cell, code_cell, notebook, visible_test_cell
 
-from course.grader.assemble import assemble, answer_ids
+from course.grader.assemble import answer_ids, assemble
 
 
 def template():

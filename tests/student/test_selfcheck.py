@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import answer_cell, code_cell, notebook, visible_test_cell
+
 from course.authoring.contract import build_contract, signature_of
 from course.authoring.vendor import selfcheck_cell_source, student_sources
 from course.cli import main as cli_main
@@ -19,7 +19,7 @@ from course.config import load_config
 from course.student import notebook as nbc
 from course.student import selfcheck as sc
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "source" / "lab_rnn" / "lab_rnn.ipynb"
 RELEASE = REPO / "release" / "lab_rnn" / "lab_rnn.ipynb"
 

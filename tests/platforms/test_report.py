@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from course.cli import main as cli_main
-from course.errors import UserError
 from course.config import load_config
-from course.platforms.report import PLOTS, REPORT_HTML, main_report
+from course.errors import UserError
 from course.grader.results import write_gradebook
+from course.platforms.report import PLOTS, REPORT_HTML, main_report
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

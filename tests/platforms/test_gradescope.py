@@ -13,11 +13,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.platforms import gradescope
 from course.config import VISIBILITIES, load_config
+from course.platforms import gradescope
 from course.platforms.gradescope import BUNDLE_REPO, BundleError, build_bundle, pick_notebook, pinned_requirements
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # --- Gradescope's results.json, as its autograder specification documents it ---------
 

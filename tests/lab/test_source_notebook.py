@@ -11,9 +11,9 @@ import nbformat
 import pytest
 import torch
 
+from course.authoring.execute import INJECTED_TAG, ParameterError, execute_notebook, inject_parameters
 from course.config import load_config
 from course.corpus import load_corpus
-from course.authoring.execute import INJECTED_TAG, ParameterError, execute_notebook, inject_parameters
 from course.student.notebook import (
     PARAMETERS_TAG,
     SETUP_ID,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "model.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "model.py"
 TEXT = "abracadabra, alakazam; a bad cab. " * 3 + "the quick brown fox jumps over the lazy dog. "
 VOCAB = sorted(set(TEXT) | {"#", "Z"})  # two characters never seen in training
 
@@ -132,7 +132,7 @@ def notebook_schedule() -> str:
 @pytest.mark.parametrize("steps, decay", [(800, 0.3), (10, 0.2), (7, 0.0), (5, 1.0)])
 def test_lr_scale_is_the_notebooks_schedule(bm, steps, decay):
     decay_steps = max(1, round(decay * steps))
-    factor = eval(notebook_schedule(), {"STEPS": steps, "decay_steps": decay_steps, "min": min})  # noqa: S307
+    factor = eval(notebook_schedule(), {"STEPS": steps, "decay_steps": decay_steps, "min": min})
     scales = [bm.lr_scale(done, steps, decay) for done in range(steps)]
     assert scales == pytest.approx([factor(done) for done in range(steps)])
     assert all(0 < s <= 1 for s in scales) and scales == sorted(scales, reverse=True)

@@ -19,10 +19,10 @@ import torch
 
 from autograder.lab_rnn.plan import build_plan
 from course.config import load_config
-from course.grader.probes import save_plan, save_responses
 from course.grader.inprocess import InProcessSession
+from course.grader.probes import save_plan, save_responses
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("check_variants", REPO / "tests" / "files" / "checks" / "implementations.py")
 variants_module = sys.modules["check_variants"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(variants_module)

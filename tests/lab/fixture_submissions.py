@@ -12,9 +12,9 @@ of any process they start, so that the tests can look for survivors in /proc.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from textwrap import dedent
-from typing import Callable
 
 import nbfactory as nbf
 

@@ -18,7 +18,7 @@ from course.platforms import classroom
 from course.platforms.gradescope import pinned_requirements
 from course.student import classroom as runner
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from course.grader.assemble import Assembly
 from course.config import load_config
-from course.grader.state import Context, Options, State
+from course.grader.assemble import Assembly
 from course.grader.results import GRADEBOOK_COLUMNS, build_results, feedback_markdown, write_gradebook, write_submission
+from course.grader.state import Context, Options, State
 from course.grader.submission import Submission
 
 

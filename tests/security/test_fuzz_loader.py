@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from course.config import load_config
 from course.grader import grade
 from course.grader.assemble import answer_ids, assemble
-from course.config import load_config
-from course.grader.state import Context, Options, State
 from course.grader.lab import load_lab
+from course.grader.state import Context, Options, State
 from course.grader.submission import Submission, discover
 from course.student.notebook import NotebookError, read_notebook
 

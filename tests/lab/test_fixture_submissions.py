@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import fixture_submissions as fs
+import nbfactory as nbf
 import pytest
 from rich.console import Console
 
-import fixture_submissions as fs
-import nbfactory as nbf
 from course.config import load_config
 from course.grader.batch import run_grade
 

@@ -9,22 +9,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from course.grader import sandbox
-from course.config import REPO_ROOT, Limits
-from course.grader.probes import ProbeRequest
-from course.grader.sandbox import IsolationLevel, SandboxError
-from course.grader.inprocess import InProcessSession
-from course.grader.session import WorkerSession
 from procs import processes_with, wait_for
 
-OPS = Path(__file__).parent / "files" / "sandbox_ops.py"
+from course.config import REPO_ROOT, Limits
+from course.grader import probing
+from course.grader.inprocess import InProcessSession
+from course.grader.isolation import IsolationLevel, SandboxError
+from course.grader.probes import ProbeRequest
+from course.grader.session import WorkerSession
+
+OPS = Path(__file__).resolve().parents[1] / "files" / "sandbox_ops.py"
 LIMITS = Limits(check_timeout_s=30, submission_timeout_s=300, threshold_timeout_s=60, memory_limit_mb=3072,
                 max_processes=32, max_file_size_mb=4, max_output_bytes=20_000, max_notebook_bytes=1_000_000,
                 max_cells=100, worker_threads=1)
-BEST = sandbox.probe_isolation()
-LEVELS = [lv for lv in IsolationLevel if sandbox.level_available(lv)]
-needs_bwrap = pytest.mark.skipif(not sandbox.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
+BEST = probing.probe_isolation()
+LEVELS = [lv for lv in IsolationLevel if probing.level_available(lv)]
+needs_bwrap = pytest.mark.skipif(not probing.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
 
 
 def gone(marker: str, seconds: float = 5.0) -> bool:
@@ -242,7 +242,7 @@ def test_a_broken_op_module_is_a_grader_error_not_a_student_one(tmp_path):
 
 
 def test_unavailable_level_is_refused(monkeypatch):
-    monkeypatch.setattr(sandbox, "level_available", lambda level: level == IsolationLevel.RLIMITS)
+    monkeypatch.setattr(probing, "level_available", lambda level: level == IsolationLevel.RLIMITS)
     with pytest.raises(SandboxError, match="'bwrap' does not work"):
         WorkerSession(LIMITS, [OPS], [], isolation="bwrap")
 

@@ -19,16 +19,27 @@ from pathlib import Path
 import nbfactory
 import pytest
 from adversarial_submissions import (
-    ENTRIES, REPO, SECRET_NAME, Entry, Env, Graded, GraderRun, copy_repository, hash_tree, read_graded,
-    run_course_grade, run_once, survivors,
+    ENTRIES,
+    REPO,
+    SECRET_NAME,
+    Entry,
+    Env,
+    Graded,
+    GraderRun,
+    copy_repository,
+    hash_tree,
+    read_graded,
+    run_course_grade,
+    run_once,
+    survivors,
 )
 
-from course.grader import sandbox
 from course.config import load_config
-from course.grader.sandbox import IsolationLevel
+from course.grader import probing
+from course.grader.isolation import IsolationLevel
 from course.grader.submission import discover
 
-LEVEL = sandbox.probe_isolation()
+LEVEL = probing.probe_isolation()
 CONTROLS = {
     "control-solution": lambda: nbfactory.solution(),
     "control-mutant-to-batch-first-reshape": lambda: nbfactory.with_patched(
@@ -39,7 +50,7 @@ slow = [pytest.mark.slow, pytest.mark.xdist_group("adversarial")]
 
 
 def not_run_reason(entry: Entry) -> str | None:
-    if LEVEL < entry.min_level:
+    if entry.min_level > LEVEL:
         return f"the outcome needs '{entry.min_level}' isolation; this machine gives '{LEVEL}'"
     return entry.skip_reason() if entry.skip_reason else None
 
@@ -263,7 +274,7 @@ def test_the_grader_memory_stays_bounded(campaign):
 def test_require_isolation_refuses_below_full_isolation(tmp_path, monkeypatch, capsys, weaker):
     from course import cli
 
-    monkeypatch.setattr(sandbox, "probe_isolation", lambda: weaker)
+    monkeypatch.setattr(probing, "probe_isolation", lambda: weaker)
     nbfactory.write(nbfactory.solution(), tmp_path / "alice.ipynb")
     code = cli.main(["grade", str(tmp_path / "alice.ipynb"), "--out", str(tmp_path / "out"), "--no-threshold",
                      "--require-isolation"])
@@ -277,7 +288,7 @@ def test_require_isolation_refuses_below_full_isolation(tmp_path, monkeypatch, c
 def test_require_isolation_grades_at_full_isolation(tmp_path, monkeypatch):
     from course.grader.batch import build_context
 
-    monkeypatch.setattr(sandbox, "probe_isolation", lambda: IsolationLevel.BWRAP)
+    monkeypatch.setattr(probing, "probe_isolation", lambda: IsolationLevel.BWRAP)
     ctx = build_context(load_config(), tmp_path / "out", threshold=False, require_isolation=True)
     assert ctx.isolation_name == "bwrap"
 

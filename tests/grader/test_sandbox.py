@@ -11,18 +11,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from course.grader import sandbox
-from course.config import REPO_ROOT, Limits
-from course.grader.sandbox import IsolationLevel, Sandbox, SandboxError
 from procs import processes_with, wait_for
+
+from course.config import REPO_ROOT, Limits
+from course.grader import isolation, probing, sandbox
+from course.grader.cgroups import cgroup_controls
+from course.grader.isolation import IsolationLevel, SandboxError
+from course.grader.sandbox import Sandbox
 
 LIMITS = Limits(check_timeout_s=30, submission_timeout_s=120, threshold_timeout_s=60, memory_limit_mb=3072,
                 max_processes=32, max_file_size_mb=8, max_output_bytes=10_000, max_notebook_bytes=1_000_000,
                 max_cells=100, worker_threads=1)
-LEVELS = [lv for lv in IsolationLevel if sandbox.level_available(lv)]
+LEVELS = [lv for lv in IsolationLevel if probing.level_available(lv)]
 NAMESPACED = [lv for lv in LEVELS if lv >= IsolationLevel.UNSHARE]
-needs_bwrap = pytest.mark.skipif(not sandbox.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
+needs_bwrap = pytest.mark.skipif(not probing.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
 
 
 class Jail:
@@ -57,27 +59,27 @@ def run(level, tmp_path: Path, code: str, **kwargs) -> tuple[int, str]:
 
 
 def test_level_names_parse_and_order():
-    assert sandbox.parse_level("BWRAP") is IsolationLevel.BWRAP
-    assert sandbox.level_name(IsolationLevel.UNSHARE) == "unshare"
-    assert sandbox.is_full("bwrap") and not sandbox.is_full("rlimits")
+    assert isolation.parse_level("BWRAP") is IsolationLevel.BWRAP
+    assert isolation.level_name(IsolationLevel.UNSHARE) == "unshare"
+    assert isolation.is_full("bwrap") and not isolation.is_full("rlimits")
     assert IsolationLevel.RLIMITS < IsolationLevel.UNSHARE < IsolationLevel.BWRAP
     with pytest.raises(SandboxError, match="unknown isolation level 'docker'.*bwrap"):
-        sandbox.parse_level("docker")
+        isolation.parse_level("docker")
 
 
 def test_probe_picks_the_strongest_working_level_and_describe_names_it():
-    level = sandbox.probe_isolation()
+    level = probing.probe_isolation()
     assert level == max(LEVELS)
-    assert sandbox.parse_level(None) == level
-    line = sandbox.describe()
+    assert probing.resolve(None) == level
+    line = probing.describe()
     assert line.startswith(str(level)) and "\n" not in line
-    assert sandbox.require_isolation(IsolationLevel.RLIMITS) == level
+    assert probing.require_isolation(IsolationLevel.RLIMITS) == level
 
 
 def test_require_isolation_refuses_a_weaker_machine_with_advice(monkeypatch):
-    monkeypatch.setattr(sandbox, "probe_isolation", lambda: IsolationLevel.RLIMITS)
+    monkeypatch.setattr(probing, "probe_isolation", lambda: IsolationLevel.RLIMITS)
     with pytest.raises(SandboxError, match="'bwrap' is required but only 'rlimits'.*bubblewrap.*Docker"):
-        sandbox.require_isolation("bwrap")
+        probing.require_isolation("bwrap")
 
 
 @pytest.mark.parametrize("level", LEVELS, ids=str)
@@ -226,7 +228,7 @@ def test_worker_exit_takes_its_daemons_with_it(level, tmp_path):
         jail.close()
 
 
-@pytest.mark.skipif("pids cgroup" not in sandbox.cgroup_controls(), reason="no pids cgroup here")
+@pytest.mark.skipif("pids cgroup" not in cgroup_controls(), reason="no pids cgroup here")
 def test_pids_cgroup_bounds_a_fork_bomb(tmp_path):
     bomb = """
 import os, time
@@ -243,7 +245,7 @@ for _ in range(300):  # bounded, so that a machine without the limit survives th
 print("forked", n, flush=True)
 """
     limits = replace(LIMITS, max_processes=16)
-    jail = Jail(sandbox.probe_isolation(), tmp_path, bomb, limits=limits)
+    jail = Jail(probing.probe_isolation(), tmp_path, bomb, limits=limits)
     try:
         jail.wait()
         forked = int(jail.output().split("forked")[1].split()[0])
@@ -253,10 +255,10 @@ print("forked", n, flush=True)
     assert not jail.sb.cgroups.dirs  # the cgroups were removed
 
 
-@pytest.mark.skipif("memory cgroup" not in sandbox.cgroup_controls(), reason="no memory cgroup here")
+@pytest.mark.skipif("memory cgroup" not in cgroup_controls(), reason="no memory cgroup here")
 def test_memory_cgroup_stops_the_whole_tree(tmp_path):
     limits = replace(LIMITS, memory_limit_mb=200)
-    jail = Jail(sandbox.probe_isolation(), tmp_path, "block = b'x' * (600 << 20)\nprint('ALLOCATED')", limits=limits)
+    jail = Jail(probing.probe_isolation(), tmp_path, "block = b'x' * (600 << 20)\nprint('ALLOCATED')", limits=limits)
     try:
         code = jail.wait()
         assert code != 0 and "ALLOCATED" not in jail.output()
@@ -266,7 +268,7 @@ def test_memory_cgroup_stops_the_whole_tree(tmp_path):
 
 
 def test_cgroup_folders_are_cleaned_up(tmp_path):
-    jail = Jail(sandbox.probe_isolation(), tmp_path, "print('hi')")
+    jail = Jail(probing.probe_isolation(), tmp_path, "print('hi')")
     folders = list(jail.sb.cgroups.dirs.values())
     jail.wait()
     jail.close()
@@ -284,13 +286,13 @@ def test_rlimits_for_the_worker_follow_the_course_limits(tmp_path):
 
 
 def test_probe_of_a_missing_tool_is_a_clean_no(monkeypatch):
-    sandbox.level_available.cache_clear()
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    probing.level_available.cache_clear()
+    monkeypatch.setattr(probing.shutil, "which", lambda name: None)
     try:
-        assert not sandbox.level_available(IsolationLevel.BWRAP)
-        assert sandbox.level_available(IsolationLevel.RLIMITS)
+        assert not probing.level_available(IsolationLevel.BWRAP)
+        assert probing.level_available(IsolationLevel.RLIMITS)
     finally:
-        sandbox.level_available.cache_clear()
+        probing.level_available.cache_clear()
 
 
 def test_keeper_ignores_sigterm_but_not_its_control_pipe(tmp_path):
@@ -308,7 +310,7 @@ def test_keeper_ignores_sigterm_but_not_its_control_pipe(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(), reason="needs root and a system Python")
 def test_keeper_runs_the_worker_as_nobody_when_asked(tmp_path, monkeypatch):
-    monkeypatch.setattr(sandbox, "_drop_to_nobody", lambda: True)
+    monkeypatch.setattr(sandbox, "drop_to_nobody", lambda: True)
     sb = Sandbox(IsolationLevel.RLIMITS, LIMITS, tmp_path / "sb", use_cgroups=False)
     out = os.open(tmp_path / "out.txt", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
@@ -320,7 +322,7 @@ def test_keeper_runs_the_worker_as_nobody_when_asked(tmp_path, monkeypatch):
         sb.kill_all()
         os.close(out)
     assert (tmp_path / "out.txt").read_text().split() == ["65534", "65534", "[]"]
-    assert (sb.work_dir / "mine.txt").stat().st_uid == sandbox.NOBODY
+    assert (sb.work_dir / "mine.txt").stat().st_uid == isolation.NOBODY
 
 
 @needs_bwrap

@@ -12,11 +12,11 @@ import torch
 from autograder.lab_rnn import threshold as th
 from course.authoring import calibrate
 from course.authoring.calibrate import main_calibrate, trigram_perplexity
-from course.grader.calibration import CalibrationError, calibration_key, check_calibration
 from course.config import load_config
 from course.corpus import default_corpus_text, load_course_corpus
+from course.grader.calibration import CalibrationError, calibration_key, check_calibration
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"THRESHOLD_STEPS": 3, "THRESHOLD_EMBED": 8, "THRESHOLD_HIDDEN": 16, "THRESHOLD_BATCH": 8,
         "THRESHOLD_SEQ_LEN": 20, "CALIBRATION_SEEDS": (0, 1)}
 

@@ -12,10 +12,10 @@ from autograder.lab_rnn import reference as ref
 from autograder.lab_rnn import threshold as th
 from course.config import ThresholdSettings
 from course.corpus import Corpus, default_corpus_text
-from course.grader.probes import Response
 from course.grader.inprocess import InProcessSession
+from course.grader.probes import Response
 
-OPS = Path(__file__).resolve().parent.parent / "autograder" / "lab_rnn" / "worker" / "ops.py"
+OPS = Path(__file__).resolve().parents[2] / "autograder" / "lab_rnn" / "worker" / "ops.py"
 SETTINGS = ThresholdSettings(steps=3, embed=8, hidden=16, batch=8, seq_len=20, lr=2e-3, calibration_seeds=(0,),
                              margin=1.1, suspicious_perplexity=2.66)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.config import load_config
 from course.authoring.execute import execute_notebook
-from course.student.notebook import SKIP_TAG, cell_source, grade_id, is_answer_cell, is_test_cell, tags
 from course.authoring.release import build_release, main_release
+from course.config import load_config
+from course.student.notebook import SKIP_TAG, cell_source, grade_id, is_answer_cell, is_test_cell, tags
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CFG = load_config()
 EXERCISES = {name for name in CFG.points if name != "threshold"}
 

@@ -10,7 +10,7 @@ import pytest
 
 from course.grader.probes import ProbeRequest, Response, save_plan, save_responses
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 CHECKS = '''
 import pytest
