@@ -45,7 +45,7 @@ QUICK_VARIANTS = ("solution", "untouched-release")  # the smoke test grades only
 
 
 def parameters_override(steps: int) -> dict[str, object]:
-    """The notebook's training, set to the grader's threshold training (constant rate, no dropout) for a fair comparison."""
+    """The notebook's training set to the grader's threshold training (constant rate, no dropout): a fair comparison."""
     t = load_config().threshold
     return {"EMBED_SIZE": t.embed, "HIDDEN_SIZE": t.hidden, "BATCH_SIZE": t.batch, "SEQ_LEN": t.seq_len,
             "LR": t.lr, "DROPOUT": 0.0, "DECAY": 0.0, "STEPS": steps, "EVAL_EVERY": steps}
@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--copies", type=int, default=1, help="copies of each variant (default 1)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke test: solution and release once; nbgrader trains 20 steps, the grader skips its training")
+                        help="smoke test: solution and release once; nbgrader trains 20 steps, "
+                             "the grader skips its training")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "grading.json"))
     parser.add_argument("--load", default="", help="what else runs on the machine meanwhile (recorded in the report)")
     args = parser.parse_args(argv)
@@ -192,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         per, wall, _ = run_course(subs, work / "out-jobs2", jobs=2, threshold=threshold)
         throughput[2] = {"per_submission": stats(per), "wall_s": wall, "submissions_per_minute": 60 * len(subs) / wall}
         result = {
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                        f"Python {platform.python_version()}"),
             "submissions": len(subs), "variants": list(chosen), "training_steps": steps, "grader_training": threshold,
             "background_load": args.load,
             "course_grade_s": stats(ours), "nbgrader_autograde_s": stats(theirs),

@@ -130,7 +130,8 @@ def tune_rationale(rows: list[dict], train_chars: int) -> list[str]:
     return [
         "Why this default: the corpus is small, so the default budget reads it about "
         f"{default['steps'] * cfg['batch'] * cfg['seq_len'] / train_chars:.0f} times. A high peak learning rate "
-        f"({cfg['lr']:g}, gradients clipped at norm {cfg['clip']:g}) covers ground fast; the linear decay to 0 over the "
+        f"({cfg['lr']:g}, gradients clipped at norm {cfg['clip']:g}) covers ground fast; "
+        "the linear decay to 0 over the "
         f"last {cfg['decay']:.0%} of the steps then settles the weights ({gain(decay=0.0)}); light dropout "
         f"({cfg['dropout']:g}) holds back the overfitting that sets in after a few passes over the text "
         f"({gain(dropout=0.0)}). Wider models get too few steps in the same CPU time, narrower ones have too "

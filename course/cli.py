@@ -1,7 +1,11 @@
 """The `course` command: a thin layer over the library's functions."""
+# Each subcommand imports its layer when it runs, not at the top: `course check` must start
+# on a student's laptop without torch, nbgrader or matplotlib being imported, and `course
+# release` without the grader.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -124,8 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.config:
-        import os
-
         os.environ["COURSE_CONFIG"] = str(Path(args.config).resolve())
     try:
         load_config()  # fail early, with a clear message, on a broken configuration

@@ -118,7 +118,17 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def _positive(name: str, value: float) -> float:
+def _count(module: types.ModuleType, name: str) -> int:
+    """A positive int setting."""
+    value = _require(module, name, int)
+    if value <= 0:
+        raise ConfigError(f"course_config.py: {name} must be positive, got {value!r}.")
+    return value
+
+
+def _amount(module: types.ModuleType, name: str) -> float:
+    """A positive number setting (an int is accepted), as a float."""
+    value = float(_require(module, name, (int, float)))
     if value <= 0:
         raise ConfigError(f"course_config.py: {name} must be positive, got {value!r}.")
     return value
@@ -171,34 +181,35 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
 
     visibility = _require(m, "HIDDEN_CHECK_VISIBILITY", str)
     if visibility not in VISIBILITIES:
-        raise ConfigError(f"course_config.py: HIDDEN_CHECK_VISIBILITY must be one of {VISIBILITIES}, got {visibility!r}.")
+        raise ConfigError(
+            f"course_config.py: HIDDEN_CHECK_VISIBILITY must be one of {VISIBILITIES}, got {visibility!r}.")
 
     seeds = tuple(_require(m, "CALIBRATION_SEEDS", (tuple, list)))
     if not seeds or not all(isinstance(s, int) for s in seeds):
         raise ConfigError("course_config.py: CALIBRATION_SEEDS must be a non-empty tuple of ints.")
 
     threshold = ThresholdSettings(
-        steps=int(_positive("THRESHOLD_STEPS", _require(m, "THRESHOLD_STEPS", int))),
-        embed=int(_positive("THRESHOLD_EMBED", _require(m, "THRESHOLD_EMBED", int))),
-        hidden=int(_positive("THRESHOLD_HIDDEN", _require(m, "THRESHOLD_HIDDEN", int))),
-        batch=int(_positive("THRESHOLD_BATCH", _require(m, "THRESHOLD_BATCH", int))),
-        seq_len=int(_positive("THRESHOLD_SEQ_LEN", _require(m, "THRESHOLD_SEQ_LEN", int))),
-        lr=float(_positive("THRESHOLD_LR", _require(m, "THRESHOLD_LR", number))),
+        steps=_count(m, "THRESHOLD_STEPS"),
+        embed=_count(m, "THRESHOLD_EMBED"),
+        hidden=_count(m, "THRESHOLD_HIDDEN"),
+        batch=_count(m, "THRESHOLD_BATCH"),
+        seq_len=_count(m, "THRESHOLD_SEQ_LEN"),
+        lr=_amount(m, "THRESHOLD_LR"),
         calibration_seeds=seeds,
-        margin=float(_positive("CALIBRATION_MARGIN", _require(m, "CALIBRATION_MARGIN", number))),
-        suspicious_perplexity=float(_positive("SUSPICIOUS_PERPLEXITY", _require(m, "SUSPICIOUS_PERPLEXITY", number))),
+        margin=_amount(m, "CALIBRATION_MARGIN"),
+        suspicious_perplexity=_amount(m, "SUSPICIOUS_PERPLEXITY"),
     )
     limits = Limits(
-        check_timeout_s=float(_positive("CHECK_TIMEOUT_S", _require(m, "CHECK_TIMEOUT_S", number))),
-        submission_timeout_s=float(_positive("SUBMISSION_TIMEOUT_S", _require(m, "SUBMISSION_TIMEOUT_S", number))),
-        threshold_timeout_s=float(_positive("THRESHOLD_TIMEOUT_S", _require(m, "THRESHOLD_TIMEOUT_S", number))),
-        memory_limit_mb=int(_positive("MEMORY_LIMIT_MB", _require(m, "MEMORY_LIMIT_MB", int))),
-        max_processes=int(_positive("MAX_PROCESSES", _require(m, "MAX_PROCESSES", int))),
-        max_file_size_mb=int(_positive("MAX_FILE_SIZE_MB", _require(m, "MAX_FILE_SIZE_MB", int))),
-        max_output_bytes=int(_positive("MAX_OUTPUT_BYTES", _require(m, "MAX_OUTPUT_BYTES", int))),
-        max_notebook_bytes=int(_positive("MAX_NOTEBOOK_BYTES", _require(m, "MAX_NOTEBOOK_BYTES", int))),
-        max_cells=int(_positive("MAX_CELLS", _require(m, "MAX_CELLS", int))),
-        worker_threads=int(_positive("WORKER_THREADS", _require(m, "WORKER_THREADS", int))),
+        check_timeout_s=_amount(m, "CHECK_TIMEOUT_S"),
+        submission_timeout_s=_amount(m, "SUBMISSION_TIMEOUT_S"),
+        threshold_timeout_s=_amount(m, "THRESHOLD_TIMEOUT_S"),
+        memory_limit_mb=_count(m, "MEMORY_LIMIT_MB"),
+        max_processes=_count(m, "MAX_PROCESSES"),
+        max_file_size_mb=_count(m, "MAX_FILE_SIZE_MB"),
+        max_output_bytes=_count(m, "MAX_OUTPUT_BYTES"),
+        max_notebook_bytes=_count(m, "MAX_NOTEBOOK_BYTES"),
+        max_cells=_count(m, "MAX_CELLS"),
+        worker_threads=_count(m, "WORKER_THREADS"),
     )
     nbgrader = dict(_require(m, "NBGRADER", dict))
     for key in nbgrader:

@@ -1,4 +1,4 @@
-"""`course demo`: regenerate the release, then grade the bundled example submissions."""
+"""`course demo`: regenerate the release, then grade the solution and the untouched release."""
 from __future__ import annotations
 
 import shutil
@@ -6,13 +6,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from course.authoring.release import main_release
 from course.config import load_config
-
-EXAMPLES_DIR = "examples"  # extra example submissions shipped with the repository
+from course.grader.batch import run_grade
 
 
 def example_submissions(dest: Path) -> list[Path]:
-    """Copy the solution, the untouched release and the bundled examples under stable names.
+    """Copy the solution and the untouched release under stable names.
 
     Returns:
         The copied notebook paths (the ids graded are their stems).
@@ -20,7 +20,6 @@ def example_submissions(dest: Path) -> list[Path]:
     cfg = load_config()
     dest.mkdir(parents=True, exist_ok=True)
     pairs = [(cfg.source_notebook, "solution.ipynb"), (cfg.release_notebook, "untouched-release.ipynb")]
-    pairs += [(p, p.name) for p in sorted((cfg.root / EXAMPLES_DIR).glob("*.ipynb"))]
     copied = []
     for src, name in pairs:
         shutil.copyfile(src, dest / name)
@@ -30,9 +29,6 @@ def example_submissions(dest: Path) -> list[Path]:
 
 def main_demo(out: Path, jobs: int = 2) -> int:
     """Release, then grade the examples into ``out`` and print the summary table."""
-    from course.authoring.release import main_release
-    from course.grader.batch import run_grade
-
     console = Console()
     console.rule("1. release: source/ -> release/ through nbgrader")
     code = main_release(check=False)

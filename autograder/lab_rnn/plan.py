@@ -16,7 +16,8 @@ GEN_VOCAB = list(" .aeilnrst")  # the grader LM's characters in the generate pro
 DIST_LOGITS = [1.2, 0.6, 0.0, -0.6, -1.2]  # constant next-character logits of the temperature probes
 DIST_TEMPERATURES = (0.5, 2.0)
 LOW_TEMPERATURE = 0.02
-MAKE_BATCHES_GRID = [(41, 4, 3), (100, 3, 7), (30, 1, 4), (57, 5, 5), (25, 2, 12), (13, 3, 1)]  # (len(data), batch, seq_len)
+# (len(data), batch, seq_len) of the make_batches probes
+MAKE_BATCHES_GRID = [(41, 4, 3), (100, 3, 7), (30, 1, 4), (57, 5, 5), (25, 2, 12), (13, 3, 1)]
 
 
 class _Rand:
@@ -52,9 +53,11 @@ def _myrnn(r: _Rand) -> list[ProbeRequest]:
 
     plan = []
     for n, (b, t, i, h) in enumerate([(1, 1, 3, 4), (3, 6, 5, 8), (2, 4, 1, 16), (4, 3, 2, 1), (1, 5, 4, 3)]):
-        plan.append(ProbeRequest(f"MyRNN/forward/{n}", "myrnn", {"batch": b, "seq_len": t, "h0": False}, weights(b, t, i, h)))
+        params = {"batch": b, "seq_len": t, "h0": False}
+        plan.append(ProbeRequest(f"MyRNN/forward/{n}", "myrnn", params, weights(b, t, i, h)))
     for n, (b, t, i, h) in enumerate([(1, 3, 3, 4), (3, 5, 4, 8), (2, 1, 2, 5)]):
-        plan.append(ProbeRequest(f"MyRNN/h0/{n}", "myrnn", {"batch": b, "seq_len": t, "h0": True}, weights(b, t, i, h, True)))
+        params = {"batch": b, "seq_len": t, "h0": True}
+        plan.append(ProbeRequest(f"MyRNN/h0/{n}", "myrnn", params, weights(b, t, i, h, True)))
     for n, (b, t, i, h, split, h0) in enumerate([(2, 8, 3, 5, 3, True), (3, 6, 2, 4, 1, False)]):
         plan.append(ProbeRequest(f"MyRNN/chunks/{n}", "myrnn", {"split": split, "h0": h0}, weights(b, t, i, h, h0)))
     arrays = weights(2, 5, 3, 4, True)
@@ -96,7 +99,8 @@ def _shapes(r: _Rand) -> list[ProbeRequest]:
                 plan.append(ProbeRequest(f"rnn_output_shapes/value/{n}", "rnn_output_shapes",
                                          {"args": [b, t, i, h], "kwargs": kwargs}))
                 n += 1
-    for args in ([1, 1, 3, 5], [int(r.ints(2, 6, None)), 7, 2, 9]):  # the defaults: one layer, one direction, batch first
+    # The defaults: one layer, one direction, batch first.
+    for args in ([1, 1, 3, 5], [int(r.ints(2, 6, None)), 7, 2, 9]):
         plan.append(ProbeRequest(f"rnn_output_shapes/value/{n}", "rnn_output_shapes", {"args": args, "kwargs": {}}))
         n += 1
     return plan
@@ -127,7 +131,8 @@ def _final_states(r: _Rand) -> list[ProbeRequest]:
 
 def _vocab(r: _Rand) -> list[ProbeRequest]:
     plan = []
-    texts = [r.text(60, VOCAB_ALPHABET), r.text(25, VOCAB_ALPHABET[:8]), "z", "hello world\nhello RNN\n" + r.text(10, VOCAB_ALPHABET)]
+    texts = [r.text(60, VOCAB_ALPHABET), r.text(25, VOCAB_ALPHABET[:8]), "z",
+             "hello world\nhello RNN\n" + r.text(10, VOCAB_ALPHABET)]
     for n, text in enumerate(texts):
         plan.append(ProbeRequest(f"build_vocab/value/{n}", "build_vocab", {"text": text}))
     for n, length in enumerate([40, 1, 15]):
@@ -155,7 +160,8 @@ def _charlstm(r: _Rand) -> list[ProbeRequest]:
         params = {"vocab_size": v, "embed_size": e, "hidden_size": h, "num_layers": layers, "seed": r.seed()}
         plan.append(ProbeRequest(f"CharLSTM/forward/{n}", "charlstm", params, {"x": r.ints(0, v, (b, t))}))
     for n, (v, h, layers, b, t, k) in enumerate([(9, 8, 1, 2, 8, 3), (6, 5, 2, 3, 7, 4)]):
-        params = {"vocab_size": v, "embed_size": 4, "hidden_size": h, "num_layers": layers, "seed": r.seed(), "split": k}
+        params = {"vocab_size": v, "embed_size": 4, "hidden_size": h, "num_layers": layers, "seed": r.seed(),
+                  "split": k}
         x = r.ints(0, v, (b, t))
         changed = x.copy()
         changed[:, k:] = (x[:, k:] + r.ints(1, v, (b, t - k))) % v  # every later character differs
@@ -182,13 +188,15 @@ def _language_model(r: _Rand) -> list[ProbeRequest]:
     # train_epoch: SGD with a small clip, so that clipping always acts.
     arrays = ref.lm_arrays(r.torch, vocab=6, embed=4, hidden=8, scale=0.8, head_scale=2.0)
     arrays.update(_windows(*_streams(r, 6, 3, 20), [5, 5, 5, 5]))
-    plan.append(ProbeRequest("train_epoch/run/0", "train_epoch", {"windows": 4, "lr": 0.5, "clip": 0.05, "catch": True}, arrays))
+    params = {"windows": 4, "lr": 0.5, "clip": 0.05, "catch": True}
+    plan.append(ProbeRequest("train_epoch/run/0", "train_epoch", params, arrays))
     # train_epoch learns: a repeating pattern a model can pick up in a few epochs.
     pattern = r.ints(0, 5, 7)
     data = np.tile(pattern, 20)[: 2 * 42 + 1]
     arrays = ref.lm_arrays(r.torch, vocab=5, embed=8, hidden=16, scale=0.3)
     arrays.update(_windows(data[:-1].reshape(2, 42), data[1:].reshape(2, 42), [14, 14, 14]))
-    plan.append(ProbeRequest("train_epoch/learn/0", "train_epoch_learn", {"windows": 3, "lr": 0.03, "epochs": 6}, arrays))
+    params = {"windows": 3, "lr": 0.03, "epochs": 6}
+    plan.append(ProbeRequest("train_epoch/learn/0", "train_epoch_learn", params, arrays))
     # perplexity: a uniform model, then models whose state matters, on windows of unequal length.
     arrays = ref.lm_arrays(r.torch, vocab=7, embed=3, hidden=5)
     arrays["w_out"][:] = 0.0
@@ -205,19 +213,22 @@ def _language_model(r: _Rand) -> list[ProbeRequest]:
         arrays = ref.lm_arrays(r.torch, vocab=vocab, embed=4, hidden=12, scale=1.2, head_scale=3.0)
         prefix = r.text(int(r.ints(1, 6, None)), GEN_VOCAB)
         base = {"prefix": prefix, "length": length, "idx2char": GEN_VOCAB}
-        plan.append(ProbeRequest(f"generate/greedy/{n}", "generate", {**base, "temperature": 0.0, "seeds": [r.seed()]}, arrays))
+        params = {**base, "temperature": 0.0, "seeds": [r.seed()]}
+        plan.append(ProbeRequest(f"generate/greedy/{n}", "generate", params, arrays))
         plan.append(ProbeRequest(f"generate/low/{n}", "generate",
                                  {**base, "temperature": LOW_TEMPERATURE, "seeds": [r.seed()]}, dict(arrays)))
     arrays = ref.lm_arrays(r.torch, vocab=vocab, embed=4, hidden=12, scale=1.0, head_scale=1.0)
-    plan.append(ProbeRequest("generate/spread/0", "generate", {"prefix": "a", "length": 30, "idx2char": GEN_VOCAB,
-                                                               "temperature": 1.5, "seeds": [r.seed() for _ in range(4)]}, arrays))
+    params = {"prefix": "a", "length": 30, "idx2char": GEN_VOCAB, "temperature": 1.5,
+              "seeds": [r.seed() for _ in range(4)]}
+    plan.append(ProbeRequest("generate/spread/0", "generate", params, arrays))
     dist_vocab = GEN_VOCAB[: len(DIST_LOGITS)]
     for n, temperature in enumerate(DIST_TEMPERATURES):
         arrays = ref.lm_arrays(r.torch, vocab=len(dist_vocab), embed=3, hidden=4)
         arrays["w_out"][:] = 0.0
         arrays["b_out"][:] = np.asarray(DIST_LOGITS, np.float32)  # the logits never depend on the input
-        plan.append(ProbeRequest(f"generate/dist/{n}", "generate", {"prefix": "e", "length": 800, "idx2char": dist_vocab,
-                                                                    "temperature": temperature, "seeds": [r.seed()]}, arrays))
+        params = {"prefix": "e", "length": 800, "idx2char": dist_vocab, "temperature": temperature,
+                  "seeds": [r.seed()]}
+        plan.append(ProbeRequest(f"generate/dist/{n}", "generate", params, arrays))
     return plan
 
 

@@ -119,7 +119,8 @@ def run_threshold(session, corpus, settings, seed: int, *, timeout_s: float | No
                         timeout_s or DEFAULT_TRAIN_TIMEOUT_S)
     result["train_seconds"] = round(time.monotonic() - started, 2)
     if not resp.ok:
-        result.update(status=resp.status, message=f"Training your CharLSTM with your train_epoch failed: {resp.message or resp.status}")
+        why = resp.message or resp.status
+        result.update(status=resp.status, message=f"Training your CharLSTM with your train_epoch failed: {why}")
         return result
     steps = resp.value.get("steps_taken")
     result["steps_taken"] = steps if isinstance(steps, int) and not isinstance(steps, bool) else None

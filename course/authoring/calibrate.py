@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from course.config import CourseConfig, load_config
 from course.corpus import Corpus, load_course_corpus
 from course.grader.calibration import CalibrationError, calibration_key
+from course.grader.inprocess import InProcessSession
 from course.grader.lab import lab_module, op_module_paths
 
 LAMBDA_STEP = 0.05  # grid of the trigram's interpolation weights
@@ -97,10 +99,6 @@ def run_calibration(cfg: CourseConfig, corpus: Corpus, seeds: tuple[int, ...], s
     Raises:
         CalibrationError: a reference run failed, or the threshold is not below the trigram's perplexity.
     """
-    import torch
-
-    from course.grader.inprocess import InProcessSession
-
     torch.set_num_threads(1)
     threshold_mod = lab_module(cfg, "threshold")
     settings = dataclasses.replace(cfg.threshold, steps=steps)
@@ -131,7 +129,8 @@ def run_calibration(cfg: CourseConfig, corpus: Corpus, seeds: tuple[int, ...], s
         "rule": f"worst reference seed ({worst:.3f}, seed {worst_seed}) x margin {cfg.threshold.margin:g}",
         "trigram_perplexity": round(trigram, 4),
         "trigram": {"lambdas": list(lambdas),
-                    "rule": "interpolated trigram (Jelinek-Mercer), add-one unigram, weights chosen on the held-out text"},
+                    "rule": ("interpolated trigram (Jelinek-Mercer), add-one unigram, weights chosen on the "
+                             "held-out text")},
         "heldout_rule": ("held-out characters absent from the training vocabulary are dropped; the held-out text is "
                          f"cut into {settings.batch} streams, each scored from its second character on"),
     }

@@ -37,7 +37,8 @@ def signature_of(grade_id: str, source: str) -> Signature:
             if not methods:
                 raise ContractError(f"the class {grade_id!r} of the source notebook defines no method to check")
             return methods
-    raise ContractError(f"the answer cell {grade_id!r} of the source notebook does not define {grade_id!r} at its top level")
+    raise ContractError(f"the answer cell {grade_id!r} of the source notebook does not define {grade_id!r} "
+                        "at its top level")
 
 
 def build_contract(cfg: CourseConfig, source: dict[str, Any] | None = None) -> Contract:

@@ -34,9 +34,10 @@ def answer_ids(template: dict[str, Any]) -> list[str]:
 
 def _notes(scan: nbc.AnswerScan) -> list[str]:
     """What the student should know about how their answer cells were read."""
-    notes = [f"The answer cell `{gid}` was turned into a {kind} cell; it is not run." for gid, kind in scan.not_code.items()]
-    notes += [f"Several cells carry the answer id `{gid}`; the first that can run (cell {scan.found_at[gid]}) is graded."
-              for gid in scan.duplicated() if gid in scan.found]
+    notes = [f"The answer cell `{gid}` was turned into a {kind} cell; it is not run."
+             for gid, kind in scan.not_code.items()]
+    notes += [f"Several cells carry the answer id `{gid}`; the first that can run "
+              f"(cell {scan.found_at[gid]}) is graded." for gid in scan.duplicated() if gid in scan.found]
     notes += [f"The answer cell `{gid}` holds {n:,} characters (at most {nbc.MAX_ANSWER_CELL_CHARS:,}); it is not run."
               for gid, n in scan.too_long.items()]
     return notes

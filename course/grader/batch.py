@@ -12,9 +12,9 @@ from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
 from course.errors import UserError
 from course.grader import probing
-from course.grader.isolation import IsolationLevel, level_name
 from course.grader.calibration import check_calibration
 from course.grader.grade import grade_batch
+from course.grader.isolation import IsolationLevel, level_name
 from course.grader.lab import load_lab
 from course.grader.results import write_gradebook
 from course.grader.state import Context, Options
@@ -51,7 +51,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
         ppl = row.get("perplexity")
         ppl_text = "-" if ppl is None else f"{ppl:.2f}" + (" (!)" if row.get("suspicious") else "")
         table.add_row(
-            row["id"], f"{row['score']:g}/{row['max_score']:g}", row["status"] + (" (kept)" if row.get("resumed") else ""),
+            row["id"], f"{row['score']:g}/{row['max_score']:g}",
+            row["status"] + (" (kept)" if row.get("resumed") else ""),
             ppl_text, f"{row['seconds']:.1f}", ", ".join(row["failed_exercises"])[:60] or "-",
         )
     return table

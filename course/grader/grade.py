@@ -43,6 +43,11 @@ def fingerprint(ctx: Context, sub: Submission) -> str:
     return h.hexdigest()
 
 
+def out_of_time(st: State) -> str:
+    """Why a probe or the training did not run: the submission's total time is spent."""
+    return res.OUT_OF_TIME.format(s=st.ctx.cfg.limits.submission_timeout_s)
+
+
 # --- the steps ------------------------------------------------------------------
 
 
@@ -81,7 +86,7 @@ def step_probes(st: State) -> None:
     for req in st.plan:
         budget = min(req.timeout_s or st.ctx.cfg.limits.check_timeout_s, st.remaining())
         if budget <= 0:
-            st.responses[req.id] = Response(req.id, "skipped", message=res.OUT_OF_TIME.format(s=st.ctx.cfg.limits.submission_timeout_s))
+            st.responses[req.id] = Response(req.id, "skipped", message=out_of_time(st))
             continue
         st.responses[req.id] = st.session.call(req, budget)
 
@@ -92,7 +97,7 @@ def step_threshold(st: State) -> None:
         return
     settings = st.ctx.cfg.threshold
     if st.remaining() <= 0:
-        st.threshold = {"status": "skipped", "message": res.OUT_OF_TIME.format(s=st.ctx.cfg.limits.submission_timeout_s)}
+        st.threshold = {"status": "skipped", "message": out_of_time(st)}
         return
     st.threshold = st.ctx.lab.threshold.run_threshold(
         st.session, st.ctx.corpus, settings, st.ctx.cfg.seed,

@@ -24,15 +24,18 @@ from typing import Any
 
 import pytest
 
+from course.config import load_config
 from course.grader.probes import Response, load_plan, load_responses
 
 # Shown to the student when a check itself breaks: the grader's fault, not theirs.
-INTERNAL_ERROR = "The grader could not run this check ({kind}); your instructor has been told. This is not your mistake."
+INTERNAL_ERROR = ("The grader could not run this check ({kind}); your instructor has been told. "
+                  "This is not your mistake.")
 
 
 # An exercise left as released: the message says so instead of a bare exception name.
 _NOT_DONE = re.compile(r"\s*(?:(?P<who>\S+) raised )?(?:builtins\.)?NotImplementedError:?\s*")
-NOT_DONE = "{who}not done yet: it still raises NotImplementedError. Replace `raise NotImplementedError()` with your solution."
+NOT_DONE = ("{who}not done yet: it still raises NotImplementedError. "
+            "Replace `raise NotImplementedError()` with your solution.")
 
 
 def student_message(message: str) -> str:
@@ -101,8 +104,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise PointsMismatch(f"check {item.nodeid} needs both @pytest.mark.points and @pytest.mark.tags")
     if config.getoption("-k") or config.getoption("-m"):
         return  # a selection (used by tests of single checks) cannot add up to the totals
-    from course.config import load_config
-
     cfg = load_config(_context(config).get("config_path"))
     totals = points_by_exercise(items)
     expected = {k: float(v) for k, v in cfg.points.items()}
@@ -112,7 +113,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             for k in sorted(set(totals) | set(expected))
             if totals.get(k) != expected.get(k)
         )
-        raise PointsMismatch(f"hidden checks' points do not match POINTS in course_config.py ({diff}); fix one of them.")
+        raise PointsMismatch(
+            f"hidden checks' points do not match POINTS in course_config.py ({diff}); fix one of them.")
 
 
 def failure_message(excinfo: pytest.ExceptionInfo) -> str:
@@ -138,7 +140,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if report.passed:
             meta.update(passed=True, message="")
         elif report.skipped:
-            meta.update(passed=False, message="This check was skipped: " + str(call.excinfo.value if call.excinfo else ""))
+            reason = str(call.excinfo.value) if call.excinfo else ""
+            meta.update(passed=False, message="This check was skipped: " + reason)
         else:
             meta.update(passed=False, message=failure_message(call.excinfo) if call.excinfo else "This check failed.")
         item.config._course_results.append(meta)  # type: ignore[attr-defined]
@@ -210,8 +213,6 @@ def threshold_result(pytestconfig: pytest.Config) -> dict[str, Any] | None:
 @pytest.fixture(scope="session")
 def course_cfg(pytestconfig: pytest.Config):
     """The validated course configuration."""
-    from course.config import load_config
-
     return load_config(_context(pytestconfig).get("config_path"))
 
 
@@ -220,5 +221,6 @@ def calibration(pytestconfig: pytest.Config, course_cfg) -> dict[str, Any]:
     """The threshold calibration (autograder/<assignment>/calibration.json)."""
     path = Path(_context(pytestconfig).get("calibration_path") or course_cfg.calibration_path)
     if not path.exists():
-        pytest.fail("The course has no threshold calibration yet; your instructor must run `course calibrate`.", pytrace=False)
+        pytest.fail("The course has no threshold calibration yet; your instructor must run `course calibrate`.",
+                    pytrace=False)
     return json.loads(path.read_text())

@@ -89,7 +89,8 @@ def save_responses(directory: Path, responses: dict[str, Response]) -> None:
     """Write responses to ``responses.json`` + ``response_arrays.npz`` (no pickle)."""
     records, arrays = {}, {}
     for pid, resp in responses.items():
-        records[pid] = {"status": resp.status, "value": resp.value, "message": resp.message, "arrays": sorted(resp.arrays)}
+        records[pid] = {"status": resp.status, "value": resp.value, "message": resp.message,
+                        "arrays": sorted(resp.arrays)}
         for name, arr in resp.arrays.items():
             arrays[f"{pid}//{name}"] = arr
     _save(directory / "responses.json", directory / "response_arrays.npz", records, arrays)

@@ -75,7 +75,8 @@ def visible_tests(release: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         source = nbc.cell_source(cell)
         if HIDDEN_MARKER in source:
-            raise ClassroomError(f"test cell `{gid}` holds a hidden-test region: pass the release notebook, not the source.")
+            raise ClassroomError(f"test cell `{gid}` holds a hidden-test region: pass the release notebook, "
+                                 "not the source.")
         points = nbc.nbgrader_meta(cell).get("points")
         if not isinstance(points, (int, float)) or isinstance(points, bool) or points <= 0:
             raise ClassroomError(f"test cell `{gid}` has no positive nbgrader points ({points!r}).")

@@ -6,6 +6,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tomllib
 import traceback
 import zipfile
 from pathlib import Path
@@ -94,7 +95,7 @@ status=0
 if [ ! -s "$RESULTS" ]; then
     echo "run_autograder: the grader exited with status $status and wrote no results" >&2
     cat > "$RESULTS" <<'EOF'
-{"score": 0.0, "execution_time": 0, "output": "The autograder could not grade this submission. This is not your mistake: your instructor can see why in the autograder's output and will grade it again.", "visibility": "visible", "stdout_visibility": "hidden", "tests": [], "extra_data": {"status": "error"}}
+@FALLBACK_RESULTS@
 EOF
 fi
 rm -rf "$STATE"
@@ -115,13 +116,12 @@ def pinned_requirements(pyproject: Path) -> list[str]:
     Raises:
         BundleError: a dependency is not pinned exactly (a grade must not move with it).
     """
-    import tomllib  # Python 3.11+; only the instructor's side builds bundles
-
     project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     deps = list(project.get("dependencies", []))
     loose = [d for d in deps if "==" not in d or any(op in d for op in (">", "<", "~", "!", "*"))]
     if loose:
-        raise BundleError(f"pyproject.toml: pin every dependency exactly (name==version); not pinned: {', '.join(loose)}")
+        raise BundleError("pyproject.toml: pin every dependency exactly (name==version); not pinned: "
+                          + ", ".join(loose))
     if not deps:
         raise BundleError("pyproject.toml lists no dependencies.")
     return deps
@@ -197,7 +197,8 @@ def build_bundle(out: Path, cfg: CourseConfig, check: bool = True) -> list[str]:
     tmp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.encode(), executable=True)
-        _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), executable=True)
+        fallback = json.dumps(failure_results(GRADER_FAILED, 0.0))
+        _add(zf, "run_autograder", RUN_AUTOGRADER.replace("@FALLBACK_RESULTS@", fallback).encode(), executable=True)
         _add(zf, REQUIREMENTS, requirements.encode())
         for path, arc in bundle_files(cfg):
             _add(zf, f"{BUNDLE_REPO}/{arc}", path.read_bytes())

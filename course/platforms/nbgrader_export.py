@@ -152,7 +152,8 @@ def ensure_grade_cells(gb: Gradebook, notebook: str, cfg: CourseConfig) -> None:
         try:
             cell = gb.find_grade_cell(TEST_PREFIX + exercise, notebook, cfg.assignment)
         except MissingEntry:
-            gb.add_grade_cell(TEST_PREFIX + exercise, notebook, cfg.assignment, max_score=float(points), cell_type="code")
+            gb.add_grade_cell(TEST_PREFIX + exercise, notebook, cfg.assignment, max_score=float(points),
+                              cell_type="code")
             continue
         if float(cell.max_score) != float(points):
             raise ExportError(

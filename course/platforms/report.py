@@ -102,7 +102,8 @@ def read_cohort(folder: Path) -> Cohort:
         cohort.results[str(student)] = results
     listed = {r["student_id"] for r in rows}
     for student in sorted(set(cohort.results) - listed):
-        cohort.notes.append(f"{student} has a results.json but no gradebook row; its checks are counted, its score is not.")
+        cohort.notes.append(f"{student} has a results.json but no gradebook row; "
+                            "its checks are counted, its score is not.")
     for student in sorted(listed - set(cohort.results)):
         cohort.notes.append(f"{student} is in the gradebook but has no results.json; its checks are not counted.")
     return cohort

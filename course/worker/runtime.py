@@ -33,6 +33,7 @@ it; this module only keeps honest submissions and the protocol apart.
 from __future__ import annotations
 
 import builtins
+import ctypes
 import importlib.util
 import io
 import json
@@ -275,8 +276,6 @@ def apply_rlimits(limits: dict[str, list[int]]) -> None:
 
 def _no_new_privileges() -> None:
     try:
-        import ctypes
-
         ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: setuid binaries gain nothing
     except (OSError, AttributeError):
         pass

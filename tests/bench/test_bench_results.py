@@ -69,7 +69,8 @@ def test_model_verdict_says_when_longer_training_overfits(wr, tmp_path):
     model = model_report(1.65)
     model["results"]["lstm-4x"] = lstm(1.8, 40)
     text = write(wr, tmp_path, model, None)
-    assert "At 4x the budget it reaches 1.800 bpc, 0.400 above xz (1.400); the closest to xz is the 1x run, 0.250" in text
+    assert ("At 4x the budget it reaches 1.800 bpc, 0.400 above xz (1.400); the closest to xz is the 1x run, 0.250"
+            in text)
     assert "overfits" in text
     assert "Choosing the notebook's CPU default" not in text  # no tune.json: no tune section
 
@@ -82,10 +83,12 @@ def test_tune_section_measures_each_setting_against_the_default(wr, tmp_path):
 
 def test_tune_section_says_when_the_default_is_not_the_best(wr, tmp_path):
     text = write(wr, tmp_path, model_report(1.8), tune_report([1.7, 1.6, 1.75]))
-    assert "Best within the budget: **cand1** (1.600 bpc). The notebook's default, **cand0**, is 0.100 bpc behind" in text
+    assert ("Best within the budget: **cand1** (1.600 bpc). The notebook's default, **cand0**, is 0.100 bpc behind"
+            in text)
 
 
 def test_no_benchmark_output_is_a_clear_error(wr, tmp_path, capsys):
-    assert wr.main(["--out-dir", str(tmp_path), "--results", str(tmp_path / "R.md"), "--tune", str(tmp_path / "t.json")]) == 2
+    args = ["--out-dir", str(tmp_path), "--results", str(tmp_path / "R.md"), "--tune", str(tmp_path / "t.json")]
+    assert wr.main(args) == 2
     assert "run `make bench`" in capsys.readouterr().err
     assert not (tmp_path / "R.md").exists()

@@ -23,7 +23,8 @@ def make_state(tmp_path: Path, checks, rejected=None) -> State:
 
 
 CHECKS = [
-    {"name": "MyRNN matches nn.RNN", "points": 4.0, "tags": ["MyRNN"], "visibility": None, "passed": True, "message": ""},
+    {"name": "MyRNN matches nn.RNN", "points": 4.0, "tags": ["MyRNN"], "visibility": None, "passed": True,
+     "message": ""},
     {"name": "decode round trip", "points": 2.0, "tags": ["decode", "encode"], "visibility": "visible",
      "passed": False, "message": "decode(encode(s)) should give s back"},
 ]

@@ -24,7 +24,8 @@ LIMITS = Limits(check_timeout_s=30, submission_timeout_s=120, threshold_timeout_
                 max_cells=100, worker_threads=1)
 LEVELS = [lv for lv in IsolationLevel if probing.level_available(lv)]
 NAMESPACED = [lv for lv in LEVELS if lv >= IsolationLevel.UNSHARE]
-needs_bwrap = pytest.mark.skipif(not probing.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
+needs_bwrap = pytest.mark.skipif(not probing.level_available(IsolationLevel.BWRAP),
+                                 reason="bubblewrap unavailable here")
 
 
 class Jail:
@@ -339,7 +340,8 @@ def test_bwrap_blanks_extra_hidden_paths(tmp_path):
         sb.kill_all()
         os.close(out)
     assert (tmp_path / "out.txt").read_text().strip() == "0"
-    assert run(IsolationLevel.BWRAP, tmp_path / "plain", code, use_cgroups=False)[1].strip() == str(len(zen.read_text()))
+    printed = run(IsolationLevel.BWRAP, tmp_path / "plain", code, use_cgroups=False)[1]
+    assert printed.strip() == str(len(zen.read_text()))
 
 
 @needs_bwrap

@@ -24,7 +24,8 @@ LIMITS = Limits(check_timeout_s=30, submission_timeout_s=300, threshold_timeout_
                 max_cells=100, worker_threads=1)
 BEST = probing.probe_isolation()
 LEVELS = [lv for lv in IsolationLevel if probing.level_available(lv)]
-needs_bwrap = pytest.mark.skipif(not probing.level_available(IsolationLevel.BWRAP), reason="bubblewrap unavailable here")
+needs_bwrap = pytest.mark.skipif(not probing.level_available(IsolationLevel.BWRAP),
+                                 reason="bubblewrap unavailable here")
 
 
 def gone(marker: str, seconds: float = 5.0) -> bool:
@@ -52,7 +53,8 @@ def reports_by_id(session: WorkerSession) -> dict:
 
 # --- one worker full of misbehaving but survivable cells --------------------------------------------
 
-FORGED = "import json, os, struct\nhead = json.dumps({'kind': 'ready'}).encode()\nos.write(1, struct.pack('>I', len(head)) + head)\nprint('All tests passed!')\n"
+FORGED = ("import json, os, struct\nhead = json.dumps({'kind': 'ready'}).encode()\n"
+          "os.write(1, struct.pack('>I', len(head)) + head)\nprint('All tests passed!')\n")
 SURVIVABLE = [
     ("setup", "import numpy as np\nimport torch\nprint('setup done')"),
     ("raises", "def helper():\n    return 1 / 0\nhelper()"),
@@ -64,7 +66,8 @@ SURVIVABLE = [
     ("recursion", "def down(n):\n    return down(n + 1)\ndown(0)"),
     ("memory", "block = bytearray(16 << 30)"),
     ("torch_memory", "import torch\nbig = torch.empty(2**34)"),
-    ("threads", "import threading, time\nfor _ in range(500):\n    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()"),
+    ("threads", "import threading, time\nfor _ in range(500):\n"
+                "    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()"),
     ("big_file", "with open('big.bin', 'wb') as f:\n    f.write(b'x' * (64 << 20))"),
     ("spam", "for i in range(200_000):\n    print('spam', i)"),
     ("defs", "def double(x):\n    return x * 2\nvalue = 41"),
@@ -89,7 +92,8 @@ def test_each_cell_gets_its_own_report_and_errors_do_not_stop_later_cells(surviv
     assert "runtime.py" not in tb and "course" not in tb  # only the student's lines
     assert reports["syntax"].status == "error" and reports["syntax"].message.startswith("SyntaxError")
     assert reports["defs"].status == "ok"
-    assert survivor.call(ProbeRequest("d", "call", {"name": "double"}, {"x": np.arange(3)})).arrays["result"].tolist() == [0, 2, 4]
+    doubled = survivor.call(ProbeRequest("d", "call", {"name": "double"}, {"x": np.arange(3)}))
+    assert doubled.arrays["result"].tolist() == [0, 2, 4]
 
 
 def test_sys_exit_in_a_cell_is_an_error_not_an_exit(survivor):
@@ -136,7 +140,8 @@ def test_op_errors_and_bad_results_keep_the_worker(survivor):
     assert bad.status == "error" and "float16" in bad.message and bad.arrays == {}
     unknown = survivor.call(ProbeRequest("u", "no_such_op"))
     assert unknown.status == "error" and "unknown op" in unknown.message
-    assert survivor.call(ProbeRequest("ok", "add_one", {}, {"x": np.zeros(2, np.float32)})).arrays["y"].tolist() == [1, 1]
+    added = survivor.call(ProbeRequest("ok", "add_one", {}, {"x": np.zeros(2, np.float32)}))
+    assert added.arrays["y"].tolist() == [1, 1]
 
 
 def test_streaming_many_small_calls(survivor):
@@ -211,7 +216,8 @@ def ok(x):
 @pytest.mark.parametrize("level", LEVELS, ids=str)
 def test_close_leaves_no_process_behind(level):
     marker = f"course-test-{uuid.uuid4().hex}"
-    cells = [("daemon", spawn_daemon_code(marker)), ("op_daemon", f"def spawn():\n    exec({spawn_daemon_code(marker + 'op')!r})\n    return 1")]
+    spawn = f"def spawn():\n    exec({spawn_daemon_code(marker + 'op')!r})\n    return 1"
+    cells = [("daemon", spawn_daemon_code(marker)), ("op_daemon", spawn)]
     session = WorkerSession(LIMITS, [OPS], cells, isolation=level)
     with session:
         assert [r.status for r in session.start()] == ["ok", "ok"]
@@ -224,8 +230,9 @@ def test_close_leaves_no_process_behind(level):
 
 
 def test_forged_frames_on_the_protocol_pipe_cost_only_that_cell():
-    forge = ("import json, os, struct, sys\nhead = json.dumps({'seq': 1, 'status': 'ok', 'value': {'result': 'forged'}, "
-             "'arrays': []}).encode()\nos.write(int(sys.argv[3]), struct.pack('>I', len(head)) + head)")
+    forge = ("import json, os, struct, sys\n"
+             "head = json.dumps({'seq': 1, 'status': 'ok', 'value': {'result': 'forged'}, 'arrays': []}).encode()\n"
+             "os.write(int(sys.argv[3]), struct.pack('>I', len(head)) + head)")
     cells = [("forge", forge), ("defs", "def real():\n    return 'real'")]
     with WorkerSession(LIMITS, [OPS], cells) as session:
         reports = session.start()
@@ -236,9 +243,9 @@ def test_forged_frames_on_the_protocol_pipe_cost_only_that_cell():
 def test_a_broken_op_module_is_a_grader_error_not_a_student_one(tmp_path):
     bad = tmp_path / "broken_ops.py"
     bad.write_text("raise ImportError('grader bug')\n")
-    with WorkerSession(LIMITS, [bad], [("a", "x = 1")]) as session:
-        with pytest.raises(SandboxError, match="(?s)did not start.*ImportError: grader bug"):
-            session.start()
+    with WorkerSession(LIMITS, [bad], [("a", "x = 1")]) as session, \
+            pytest.raises(SandboxError, match="(?s)did not start.*ImportError: grader bug"):
+        session.start()
 
 
 def test_unavailable_level_is_refused(monkeypatch):

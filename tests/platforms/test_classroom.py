@@ -77,7 +77,8 @@ def test_points_add_up_to_the_visible_test_cells(workflow, cfg):
     release = nbformat.read(str(cfg.release_notebook), as_version=4)
     cells = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in _visible_cells(release)}
     (job,) = workflow["jobs"].values()
-    graders = {s["with"]["command"].split()[-1]: s["with"]["max-score"] for s in job["steps"] if "max-score" in s.get("with", {})}
+    graders = {s["with"]["command"].split()[-1]: s["with"]["max-score"] for s in job["steps"]
+               if "max-score" in s.get("with", {})}
     assert graders == {gid[len("test_"):]: points for gid, points in cells.items()}
     # Every autograded exercise has its visible test, worth its points; the grader-run threshold has none.
     assert graders == {k: v for k, v in cfg.points.items() if k != "threshold"}

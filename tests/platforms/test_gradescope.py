@@ -178,7 +178,8 @@ def test_pick_notebook(tmp_path):
     sub = tmp_path / "submission"
     (sub / ".github" / "classroom").mkdir(parents=True)
     (sub / ".github" / "classroom" / "lab_rnn.ipynb").write_text("{}")  # a GitHub upload's pristine copy
-    assert pick_notebook(sub, "lab_rnn.ipynb") == (None, "No notebook was found in your submission: upload your lab_rnn.ipynb.")
+    expected = "No notebook was found in your submission: upload your lab_rnn.ipynb."
+    assert pick_notebook(sub, "lab_rnn.ipynb") == (None, expected)
     (sub / "mine.ipynb").write_text("{}")
     assert pick_notebook(sub, "lab_rnn.ipynb") == (sub / "mine.ipynb", "")
     (sub / "other.ipynb").write_text("{}")
@@ -276,11 +277,13 @@ def test_bundle_end_to_end(tmp_path):
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     venv_python = root / "venv" / "bin" / "python"
     assert venv_python.exists(), "setup.sh must create the venv under AUTOGRADER_ROOT"
-    freeze = subprocess.run([str(venv_python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
+    freeze = subprocess.run([str(venv_python), "-m", "pip", "freeze"], capture_output=True, text=True,
+                            check=True).stdout
     installed = {line.split("==")[0].lower(): line.split("==")[1] for line in freeze.splitlines() if "==" in line}
     for pin in pinned_requirements(REPO / "pyproject.toml"):
         name, version = pin.split("==")
-        assert installed.get(name.lower(), "").split("+")[0] == version, f"{pin} not installed: {installed.get(name.lower())}"
+        got = installed.get(name.lower(), "")
+        assert got.split("+")[0] == version, f"{pin} not installed: {got}"
 
     hidden_markers = "".join(p.read_text() for p in cfg.autograder_dir.rglob("*.py"))
     expected_visibility = cfg.hidden_check_visibility if "mark.visibility" not in hidden_markers else None

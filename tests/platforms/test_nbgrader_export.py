@@ -70,7 +70,8 @@ def course_dir(tmp_path, cfg) -> Path:
 
 @pytest.fixture
 def graded(tmp_path, cfg) -> Path:
-    """A grading folder: alice lost 4 points of MyRNN and the threshold; bob's file was unreadable; carol hit a grader fault."""
+    """A grading folder: alice lost 4 points of MyRNN and the threshold; bob's file was unreadable; carol hit a
+    grader fault."""
     out = tmp_path / "graded"
     runs = {
         "alice": results_json(cfg, "alice", {"MyRNN": 4.0, "threshold": cfg.points["threshold"]}),
@@ -81,7 +82,8 @@ def graded(tmp_path, cfg) -> Path:
         (out / student).mkdir(parents=True)
         (out / student / "results.json").write_text(json.dumps(results))
     rows = ["assignment,timestamp,student_id,score,max_score,status"]
-    rows += [f"{cfg.assignment},{STUDENTS.get(s, '')},{s},{r['score']},100,{r['extra_data']['status']}" for s, r in runs.items()]
+    rows += [f"{cfg.assignment},{STUDENTS.get(s, '')},{s},{r['score']},100,{r['extra_data']['status']}"
+             for s, r in runs.items()]
     (out / "gradebook.csv").write_text("\n".join(rows) + "\n")
     return out
 
@@ -182,7 +184,8 @@ def test_points_that_disagree_with_the_notebook_are_refused(course_dir, graded, 
     shutil.copytree(REPO / "source", repo / "source")
     text = (REPO / "course_config.py").read_text()
     assert '"MyRNN": 12,' in text and '"threshold": 17,' in text
-    (repo / "course_config.py").write_text(text.replace('"MyRNN": 12,', '"MyRNN": 13,').replace('"threshold": 17,', '"threshold": 16,'))
+    text = text.replace('"MyRNN": 12,', '"MyRNN": 13,').replace('"threshold": 17,', '"threshold": 16,')
+    (repo / "course_config.py").write_text(text)
     other = load_config(repo / "course_config.py")
     with pytest.raises(ExportError, match="test_MyRNN"):
         export_to_gradebook(graded, course_dir, other)

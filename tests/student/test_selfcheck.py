@@ -76,7 +76,8 @@ def test_contract_is_read_from_the_source_answer_cells_and_the_configuration():
     answers = [c for c in nb["cells"] if nbc.is_answer_cell(c)]
     assert EXERCISES == [nbc.grade_id(c) for c in answers] == [k for k in cfg.points if k != "threshold"]
     for cell in answers:
-        assert sc.check_definition(nbc.grade_id(cell), nbc.cell_source(cell), CONTRACT.exercises[nbc.grade_id(cell)]) == ""
+        gid = nbc.grade_id(cell)
+        assert sc.check_definition(gid, nbc.cell_source(cell), CONTRACT.exercises[gid]) == ""
     assert CONTRACT.exercises["make_batches"] == "data, batch_size, seq_len"
     assert CONTRACT.exercises["CharLSTM"] == {
         "__init__": "self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0",
@@ -332,7 +333,8 @@ def test_cells_to_run_skip_grader_skip_cells_and_the_selfcheck_itself():
     nb["cells"] += [tagged, untagged]
     cells = sc.cells_to_run(nb, CONTRACT.exercises)
     numbers = {c.index for c in cells}
-    skipped = {i for i, c in enumerate(nb["cells"], start=1) if c["cell_type"] == "code" and nbc.is_skipped_when_grading(c)}
+    skipped = {i for i, c in enumerate(nb["cells"], start=1)
+               if c["cell_type"] == "code" and nbc.is_skipped_when_grading(c)}
     assert skipped and not numbers & skipped
     assert len(nb["cells"]) not in numbers and len(nb["cells"]) - 1 not in numbers
     kinds = {c.index: (c.kind, c.exercise) for c in cells}
@@ -372,7 +374,8 @@ def test_cell_asks_for_the_path_when_it_cannot_find_the_notebook(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(selfcheck_cell_source(CONTRACT), namespace)
-    assert "selfcheck_here(SELFCHECK_CONTRACT, path=" in capsys.readouterr().out and namespace["selfcheck_report"] is None
+    assert "selfcheck_here(SELFCHECK_CONTRACT, path=" in capsys.readouterr().out
+    assert namespace["selfcheck_report"] is None
 
 
 def test_on_colab_the_live_notebook_is_checked(monkeypatch, tmp_path):

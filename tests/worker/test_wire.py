@@ -212,7 +212,8 @@ def test_dtypes_outside_the_whitelist(dtype):
     ((2,), "8", "nbytes"),
 ])
 def test_shape_and_nbytes_must_agree(shape, nbytes, words):
-    entry = {"name": "x", "dtype": "float32", "shape": shape if isinstance(shape, str) else list(shape), "nbytes": nbytes}
+    entry = {"name": "x", "dtype": "float32", "shape": shape if isinstance(shape, str) else list(shape),
+             "nbytes": nbytes}
     with pytest.raises(WireError, match=words):
         decode(frame({"arrays": [entry]}, b"\0" * 16))
 

@@ -34,9 +34,11 @@ def test_rnn_output_shapes_output(plan, probe, expect):
         kwargs = plan[pid].params["kwargs"]
         b, t, _, h = plan[pid].params["args"]
         dirs = 2 if kwargs.get("bidirectional") else 1
-        hint = "output is [batch, seq_len, num_directions * hidden_size] with batch_first=True, else [seq_len, batch, ...]"
+        hint = ("output is [batch, seq_len, num_directions * hidden_size] with batch_first=True, "
+                "else [seq_len, batch, ...]")
         if len(out) == 3 and out[-1] == h and dirs == 2:
-            hint = "a bidirectional RNN concatenates both directions in output's last dimension: num_directions * hidden_size"
+            hint = ("a bidirectional RNN concatenates both directions in output's last dimension: "
+                    "num_directions * hidden_size")
         elif sorted(out) == sorted(ref_out):
             hint = ("the sizes are right but their order is not: batch_first decides whether output is "
                     "[batch, seq_len, ...] or [seq_len, batch, ...]")
@@ -56,7 +58,8 @@ def test_rnn_output_shapes_h_n(plan, probe, expect):
         layers_dirs, b, h = ref_h
         hint = "h_n is [num_layers * num_directions, batch, hidden_size]"
         if h_n == (b, layers_dirs, h):
-            hint = "h_n is never batch-first: batch_first only changes input and output, h_n stays [num_layers * num_directions, batch, hidden_size]"
+            hint = ("h_n is never batch-first: batch_first only changes input and output, "
+                    "h_n stays [num_layers * num_directions, batch, hidden_size]")
         elif len(h_n) == 3 and h_n[1:] == (b, h) and h_n[0] in (plan[pid].params["kwargs"].get("num_layers", 1), 1):
             hint = "h_n holds one final state per layer AND per direction: num_layers * num_directions"
         expect.fail(f"{what}: h_n shape should be {ref_h}; got {h_n}. Hint: {hint}.")
@@ -74,14 +77,17 @@ def top_layer_diagnosis(h_n: np.ndarray, y: np.ndarray, layers: int, bidirection
     if bidirectional and y.shape == h_n[-1].shape and np.allclose(y, h_n[-1]):
         return ("h_n[-1] is only the last layer's BACKWARD direction; for a bidirectional net concatenate "
                 "the last layer's forward state h_n[-2] and backward state h_n[-1]")
-    if bidirectional and y.shape == (h_n.shape[1], 2 * h_n.shape[2]) and np.allclose(y, np.concatenate([view[-1, 1], view[-1, 0]], -1)):
+    swapped = np.concatenate([view[-1, 1], view[-1, 0]], -1)
+    if bidirectional and y.shape == (h_n.shape[1], 2 * h_n.shape[2]) and np.allclose(y, swapped):
         return "forward direction first, then backward"
     first = np.concatenate(list(view[0]), -1)  # [batch, dirs * hidden]
     if layers > 1 and y.shape == first.shape and np.allclose(y, first):
         return "that is the FIRST layer's state; h_n lists layer 0 first, so the last layer comes last"
     if bidirectional and y.size == h_n[-2:].size and np.allclose(y.ravel(), h_n[-2:].ravel()):
-        return "reshaping h_n[-2:] to [batch, -1] mixes batch and direction; put the two [batch, hidden] states side by side"
-    return "h_n[-num_directions:] holds the last layer's final states, one [batch, hidden] per direction: put them side by side"
+        return ("reshaping h_n[-2:] to [batch, -1] mixes batch and direction; "
+                "put the two [batch, hidden] states side by side")
+    return ("h_n[-num_directions:] holds the last layer's final states, one [batch, hidden] per direction: "
+            "put them side by side")
 
 
 @pytest.mark.points(3)

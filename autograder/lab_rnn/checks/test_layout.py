@@ -30,7 +30,8 @@ def test_to_batch_first_values(plan, probe, expect):
     for pid in expect.ids(plan, "to_batch_first/"):
         x, y = moved(expect, plan, probe, pid)
         t, b, f = x.shape
-        if expect.close(y, x.reshape(b, t, f), atol=0, rtol=0) and not np.array_equal(x.reshape(b, t, f), x.transpose(1, 0, 2)):
+        relabelled = x.reshape(b, t, f)
+        if expect.close(y, relabelled, atol=0, rtol=0) and not np.array_equal(relabelled, x.transpose(1, 0, 2)):
             expect.fail("to_batch_first only relabels the dimensions (a reshape or view): the values must move, "
                         "so that y[b, t] == x[t, b]; swap the first two dimensions instead.")
         if not expect.close(y, x.transpose(1, 0, 2), atol=0, rtol=0):

@@ -18,7 +18,8 @@ BUILTIN_MODULES = "torch.nn.modules.rnn."
 def config(req) -> str:
     b, t, i = req.arrays["x"].shape
     h = req.arrays["W"].shape[0]
-    return f"batch={b}, seq_len={t}, input_size={i}, hidden_size={h}, " + ("with h0" if "h0" in req.arrays else "without h0")
+    start = "with h0" if "h0" in req.arrays else "without h0"
+    return f"batch={b}, seq_len={t}, input_size={i}, hidden_size={h}, {start}"
 
 
 def outputs(expect, req, resp):
@@ -38,7 +39,8 @@ def diagnose(req, resp, output) -> str:
     ref_out = ref.rnn_reference(a["x"], a["W"], a["U"], a["b"], h0)[0]
     where = f"for {config(req)}"
     if resp.value.get("W_bias") or resp.value.get("U_bias"):
-        return f"MyRNN differs from nn.RNN {where}: self.W and self.U must be nn.Linear(..., bias=False); b is the only bias."
+        return (f"MyRNN differs from nn.RNN {where}: self.W and self.U must be nn.Linear(..., bias=False); "
+                "b is the only bias.")
     if np.allclose(output, ref.rnn_reference(a["x"], a["W"], a["U"], np.zeros_like(a["b"]), h0)[0], atol=1e-4):
         return f"MyRNN differs from nn.RNN {where}: the bias b is missing from h_t = tanh(W x_t + U h_(t-1) + b)."
     if h0 is not None and np.allclose(output, ref.rnn_reference(a["x"], a["W"], a["U"], a["b"])[0], atol=1e-4):
@@ -60,7 +62,8 @@ def check_values(expect, plan, probe, prefix) -> None:
         if not expect.close(output, ref_out):
             expect.fail(diagnose(req, resp, output))
         if not expect.close(h_n, ref_h):
-            expect.fail(f"h_n differs from nn.RNN's final state for {config(req)}: h_n should be the last hidden state, [1, batch, hidden].")
+            expect.fail(f"h_n differs from nn.RNN's final state for {config(req)}: h_n should be the last hidden "
+                        "state, [1, batch, hidden].")
 
 
 @pytest.mark.points(2)
@@ -175,7 +178,9 @@ def test_myrnn_no_builtin_rnn(plan, probe, expect, sources):
         expect.fail("MyRNN's modules could not be listed.")
     builtin = sorted({m.rsplit(".", 1)[-1] for m in modules if isinstance(m, str) and m.startswith(BUILTIN_MODULES)})
     if builtin:
-        expect.fail(f"MyRNN contains {', '.join('nn.' + b for b in builtin)}: write the recurrence yourself with self.W, self.U and self.b.")
+        expect.fail(f"MyRNN contains {', '.join('nn.' + b for b in builtin)}: write the recurrence yourself with "
+                    "self.W, self.U and self.b.")
     used = banned_names(sources.get("MyRNN", ""))
     if used:
-        expect.fail(f"The MyRNN cell uses {', '.join(sorted(used))}: write the recurrence yourself, without PyTorch's RNN.")
+        expect.fail(f"The MyRNN cell uses {', '.join(sorted(used))}: write the recurrence yourself, "
+                    "without PyTorch's RNN.")

@@ -11,10 +11,12 @@ def vocab_of(expect, plan, probe, pid):
     """(text, char2idx description, idx2char list) returned by build_vocab."""
     text = plan[pid].params["text"]
     what = f"build_vocab({text[:20]!r}{'...' if len(text) > 20 else ''})"
-    char2idx, idx2char = expect.sequence(probe(pid).value.get("result"), f"{what} should return (char2idx, idx2char); it", 2)
+    result = probe(pid).value.get("result")
+    char2idx, idx2char = expect.sequence(result, f"{what} should return (char2idx, idx2char); it", 2)
     if idx2char.get("type") != "builtins.list" or not isinstance(idx2char.get("items"), list):
         expect.fail(f"{what}: idx2char should be a list of characters; got {expect.type_of(idx2char)}.")
-    chars = [i.get("value") if i.get("type") == "builtins.str" else None for i in map(expect.described, idx2char["items"])]
+    items = map(expect.described, idx2char["items"])
+    chars = [i.get("value") if i.get("type") == "builtins.str" else None for i in items]
     if char2idx.get("type") != "builtins.dict" or not isinstance(char2idx.get("pairs"), list):
         expect.fail(f"{what}: char2idx should be a dict; got {expect.type_of(char2idx)}.")
     return text, what, char2idx, chars
@@ -33,7 +35,8 @@ def test_build_vocab_sorted(plan, probe, expect):
             expect.fail(f"{what}: idx2char holds the right characters but not in sorted order; sort them.")
         if len(set(c for c in chars if isinstance(c, str))) != len(chars):
             expect.fail(f"{what}: idx2char should hold each distinct character once.")
-        expect.fail(f"{what}: idx2char should be sorted(set(text)), {len(expected)} characters; got {len(chars)} entries.")
+        expect.fail(f"{what}: idx2char should be sorted(set(text)), {len(expected)} characters; "
+                    f"got {len(chars)} entries.")
 
 
 @pytest.mark.points(1)
@@ -108,11 +111,13 @@ def windows(expect, plan, probe, pid):
         expect.fail(f"{what} should return a list of (x, y) pairs; got {kind}.")
     pairs = resp.value.get("pairs") or []
     for pair in pairs:
-        items = expect.sequence(pair, f"{what}: each window should be a pair (x, y); one", 2, kinds=("builtins.tuple", "builtins.list"))
+        items = expect.sequence(pair, f"{what}: each window should be a pair (x, y); one", 2,
+                                kinds=("builtins.tuple", "builtins.list"))
         for name, info in zip("xy", items):
             if info.get("type") != "torch.Tensor" or info.get("dtype") != "torch.int64" or info.get("shape") != [b, t]:
                 expect.fail(f"{what}: each {name} should be a torch.long tensor [batch_size, seq_len] = [{b}, {t}]; "
-                            f"got {expect.type_of(info)} {info.get('dtype', '')} {expect.fmt_shape(info.get('shape') or [])}.")
+                            f"got {expect.type_of(info)} {info.get('dtype', '')} "
+                            f"{expect.fmt_shape(info.get('shape') or [])}.")
     X_ref, _ = ref.stream_windows(np.arange(len(data)), b, t)
     if "x" not in resp.arrays:
         expect.fail(f"{what} should give {len(X_ref)} windows; got {resp.value.get('count')}.")
@@ -146,7 +151,8 @@ def test_make_batches_layout(plan, probe, expect):
                 if X[k, row, 0] != X_ref[k, row, 0] or not np.array_equal(X[k, row], X_ref[k, row]):
                     start = X_ref[k, row, 0]
                     expect.fail(f"{what}: x of window {k}, row {row} should be data[{start}:{start + X.shape[2]}] "
-                                f"(stream {row} is data[{row} * n : {row + 1} * n]); it starts at data[{X[k, row, 0]}].")
+                                f"(stream {row} is data[{row} * n : {row + 1} * n]); "
+                                f"it starts at data[{X[k, row, 0]}].")
         if not np.array_equal(Y, X_ref + 1):
             expect.fail(f"{what}: each y should be its x shifted by one character in the stream.")
 

@@ -54,7 +54,8 @@ def test_train_epoch_detaches_state(plan, probe, expect):
         expect.fail(f"train_epoch raised {str(resp.value['error'])[:300]}")
     n = req.params["windows"]
     if len(calls) != n:
-        expect.fail(f"train_epoch should call the model once per window ({n} windows); it called it {len(calls)} times.")
+        expect.fail(f"train_epoch should call the model once per window ({n} windows); "
+                    f"it called it {len(calls)} times.")
     if not all(c.get("carried") for c in calls[1:]):
         expect.fail("train_epoch should pass the state returned by one window into the next window's forward "
                     "(truncated BPTT carries the state).")
@@ -286,7 +287,7 @@ def test_generate_temperature(plan, probe, expect):
         (text,) = samples_of(expect, plan, probe, pid)
         freq = sample_frequencies(text, req)
 
-        def gap(t: float) -> float:
+        def gap(t: float, freq: np.ndarray = freq) -> float:
             p = np.exp(logits / t - np.max(logits / t))
             return 0.5 * float(np.abs(freq - p / p.sum()).sum())
 

@@ -201,7 +201,8 @@ def charlstm(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
             second = model(x[:, k:], item(first, 1, "CharLSTM.forward"))
             reply.structure("second", second, ("logits_2", ("state_2", ("h_2", "c_2"))))
         if "x_changed" in arrays:
-            reply.structure("changed", model(tensor_in(arrays, "x_changed")), ("logits_changed", ("state_c", ("h_c", "c_c"))))
+            changed = model(tensor_in(arrays, "x_changed"))
+            reply.structure("changed", changed, ("logits_changed", ("state_c", ("h_c", "c_c"))))
     return reply.done()
 
 
@@ -404,5 +405,6 @@ def heldout_step(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
     _THRESHOLD["state"] = item(result, 1, "CharLSTM.forward")
     if type(logits) is not torch.Tensor or logits.dim() != 3 or logits.shape[:2] != (x.shape[0], 1):
         shape = list(logits.shape) if isinstance(logits, torch.Tensor) else type_name(logits)
-        raise TypeError(f"CharLSTM.forward should return logits [batch, seq_len, vocab]; got {shape} for input [{x.shape[0]}, 1].")
+        raise TypeError(f"CharLSTM.forward should return logits [batch, seq_len, vocab]; got {shape} "
+                        f"for input [{x.shape[0]}, 1].")
     return {}, {"logits": logits[:, -1].detach().to("cpu", torch.float32).numpy()}

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 # A function's parameters as written in its def line, or a class's {method: parameters}.
-Signature = Union[str, dict[str, str]]
+Signature = str | dict[str, str]
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,8 @@ def read(path, contract, report):
 def _check_schema(nb, report):
     """What nbformat's schema requires beyond what the grader strictly needs: warnings."""
     if not isinstance(nb.get("metadata"), dict) or not isinstance(nb.get("nbformat_minor"), int):
-        report.warn("The notebook lacks 'metadata' or 'nbformat_minor': not valid nbformat 4. Save it again in Jupyter.")
+        report.warn("The notebook lacks 'metadata' or 'nbformat_minor': not valid nbformat 4. "
+                    "Save it again in Jupyter.")
     for i, cell in enumerate(nb["cells"], start=1):
         bad = []
         if not isinstance(cell.get("metadata"), dict):
@@ -180,7 +181,8 @@ def find_answers(nb, contract, report):
         if gid in duplicated:
             where = f"the grader reads only cell {scan.found_at[gid]}" if gid in scan.found else "none of them runs"
             report.error(f"{len(duplicated[gid])} cells carry the answer id `{gid}` (cells "
-                         f"{', '.join(map(str, duplicated[gid]))}): {where}. Delete the copies and keep your answer there.")
+                         f"{', '.join(map(str, duplicated[gid]))}): {where}. "
+                         "Delete the copies and keep your answer there.")
     extra = sorted({g for c in nb["cells"] if is_answer_cell(c) and (g := grade_id(c)) and g not in contract.exercises})
     if extra:
         report.warn(f"Answer cells the lab does not have ({', '.join(extra)}) are ignored by the grader.")
@@ -413,7 +415,8 @@ def run_cells(cells, cell_timeout, total_timeout, memory_mb):
         (tmp / "cells.json").write_text(json.dumps([c._asdict() for c in cells]), encoding="utf-8")
         (tmp / "runner.py").write_text(_RUNNER, encoding="utf-8")
         log, out_file = tmp / "log.jsonl", tmp / "output.txt"
-        cmd = [sys.executable, str(tmp / "runner.py"), str(tmp / "cells.json"), str(log), str(cell_timeout), str(memory_mb)]
+        cmd = [sys.executable, str(tmp / "runner.py"), str(tmp / "cells.json"), str(log), str(cell_timeout),
+               str(memory_mb)]
         start, killed = time.monotonic(), False
         with open(out_file, "wb") as out:
             proc = subprocess.Popen(cmd, cwd=tmp, env=_child_env(), stdin=subprocess.DEVNULL, stdout=out,
@@ -461,7 +464,8 @@ def _outcome(rec, exercise, by_index, limits):
     status = rec.get("status")
     if status == "timeout":
         if rec.get("total"):
-            return TIMEOUT, f"the run passed the total limit of {limits.total_timeout_s:g} s here; look for an endless loop"
+            return TIMEOUT, (f"the run passed the total limit of {limits.total_timeout_s:g} s here; "
+                             "look for an endless loop")
         return TIMEOUT, f"a cell ran longer than {limits.cell_timeout_s:g} s; look for an endless or very slow loop"
     if status == "memory":
         return MEMORY, f"the {limits.memory_mb} MB memory limit was hit; look for huge tensors or lists"

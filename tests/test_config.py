@@ -1,0 +1,61 @@
+"""course_config.py is read into a frozen CourseConfig; every bad value is refused with a message that names it."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from course.config import load_config
+from course.errors import ConfigError, UserError
+
+REPO_CONFIG = load_config().path
+
+
+def write_config(tmp_path, **changes: str):
+    """The repository's course_config.py with some assignments replaced (NAME -> new right-hand side)."""
+    text = REPO_CONFIG.read_text(encoding="utf-8")
+    for name, value in changes.items():
+        text, count = re.subn(rf"^{name} = .*$", f"{name} = {value}", text, count=1, flags=re.M)
+        assert count == 1, name
+    path = tmp_path / "course_config.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_repository_configuration_loads_frozen():
+    cfg = load_config()
+    assert cfg.autograded_points == sum(cfg.points.values()) and cfg.threshold.steps > 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.points["MyRNN"] = 99  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name, value, phrase", [
+    ("THRESHOLD_STEPS", "0", "THRESHOLD_STEPS must be positive, got 0"),
+    ("THRESHOLD_STEPS", "2.5", "THRESHOLD_STEPS must be int, got 2.5"),
+    ("MEMORY_LIMIT_MB", "True", "MEMORY_LIMIT_MB must be int, got True"),
+    ("CHECK_TIMEOUT_S", "-1", "CHECK_TIMEOUT_S must be positive, got -1.0"),
+    ("THRESHOLD_LR", "'fast'", "THRESHOLD_LR must be int or float, got 'fast'"),
+    ("DUEDATE", "'2026-12-18T23:59:00'", "DUEDATE needs a UTC offset"),
+    ("HELDOUT_FRACTION", "0.7", "HELDOUT_FRACTION must lie in (0, 0.5)"),
+    ("HIDDEN_CHECK_VISIBILITY", "'sometimes'", "HIDDEN_CHECK_VISIBILITY must be one of"),
+    ("CALIBRATION_SEEDS", "()", "CALIBRATION_SEEDS must be a non-empty tuple of ints"),
+])
+def test_bad_values_are_refused_by_name(tmp_path, name, value, phrase):
+    with pytest.raises(ConfigError, match=re.escape(phrase)):
+        load_config(write_config(tmp_path, **{name: value}))
+
+
+def test_a_missing_setting_and_a_broken_file_are_user_errors(tmp_path):
+    text = REPO_CONFIG.read_text(encoding="utf-8")
+    path = tmp_path / "course_config.py"
+    path.write_text(re.sub(r"^SEED = .*$", "", text, flags=re.M), encoding="utf-8")
+    with pytest.raises(ConfigError, match="SEED is missing"):
+        load_config(path)
+    path.write_text("POINTS = {\n", encoding="utf-8")
+    with pytest.raises(UserError, match="could not be read: SyntaxError"):
+        load_config(path)
+    with pytest.raises(UserError, match="No course configuration at"):
+        load_config(tmp_path / "nowhere.py")
