@@ -1,1 +1,1 @@
-"""The grader: sandboxed workers, probes, the trusted checks run, results (nothing here runs student code in-process)."""
+"""The grader: sandboxed workers, probes, the trusted run of the checks, results."""

@@ -1,1 +1,1 @@
-"""The sandboxed worker: runtime (cells, ops, protocol) and the keeper of the weaker isolation levels."""
+"""What enters the sandbox, staged whole: the worker runtime, the wire codec and the op helpers."""
