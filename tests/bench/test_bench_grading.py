@@ -10,7 +10,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("bench")
 def test_grading_benchmark_quick(tmp_path):
     out = tmp_path / "grading.json"
     proc = subprocess.run([sys.executable, str(REPO / "bench" / "grading.py"), "--quick", "--out", str(out)],

@@ -257,7 +257,6 @@ def _grade(root: Path, notebook: Path, env: dict[str, str]) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("gradescope")
 def test_bundle_end_to_end(tmp_path):
     cfg = load_config()
     out = tmp_path / "autograder.zip"
