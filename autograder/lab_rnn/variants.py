@@ -500,10 +500,6 @@ def build_vocab(text):
 def encode(text, char2idx):
     return torch.LongTensor(list(map(char2idx.get, text)))
 ''',
-    decode='''
-def decode(indices, idx2char):
-    return "".join([idx2char[int(i)] for i in indices])
-''',
 )
 
 NUMPY_FLOATS_AND_SAMPLING = dict(
@@ -591,17 +587,6 @@ class CharLSTM(nn.Module):
     def forward(self, x, state=None):
         out, state = self.lstm(self.embed(x), state)
         return self.head(out), state
-''',
-    perplexity='''
-def perplexity(model, batches):
-    model.eval()
-    total, count, state = 0.0, 0, None
-    with torch.no_grad():
-        for x, y in batches:
-            logits, state = model(x, state)
-            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
-            count += y.numel()
-    return math.exp(total / count)
 ''',
 )
 
