@@ -392,6 +392,7 @@ def run_models(train: str, heldout: str, vocab: list[str], max_order: int, lstm_
 
 def plot(results: dict, path: Path, title: str, xkey: str = "seconds") -> None:
     """bpc against training seconds (checkpoint key `xkey`) of the LSTM runs, with the baselines as horizontal lines."""
+    # Imported here, not at the top: only the plot needs matplotlib, and its Agg backend must be chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")

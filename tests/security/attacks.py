@@ -20,6 +20,7 @@ import nbfactory
 from harness import REPO, Graded, attack_code
 
 from course.config import load_config
+from course.corpus import load_course_corpus
 from course.grader.cgroups import cgroup_controls
 from course.grader.isolation import IsolationLevel
 
@@ -334,8 +335,6 @@ def check_huge_reply(g: Graded, env: Env) -> None:
 
 
 def check_lookahead(g: Graded, env: Env) -> None:
-    from course.corpus import load_course_corpus
-
     extra = g.results["extra_data"]
     vocab = len(set(load_course_corpus(load_config()).train))
     assert extra["threshold_steps"] == load_config().threshold.steps  # the forged step count is believed...
