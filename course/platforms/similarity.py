@@ -316,6 +316,7 @@ table { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 0.5em 
 th, td { border-bottom: 1px solid #eee; padding: 0.3em 0.5em; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .side { display: grid; grid-template-columns: 1fr 1fr; gap: 0.8em; margin: 0.4em 0 1.2em; }
+.side > div { min-width: 0; }
 .code { font-family: ui-monospace, monospace; font-size: 0.78em; border: 1px solid #ddd; border-radius: 4px;
         overflow-x: auto; white-space: pre; }
 .code div { padding: 0 0.4em; min-height: 1.2em; } .code .ln { color: #999; display: inline-block; width: 2.5em; }
@@ -331,9 +332,10 @@ def _code(source: str, marks: dict[int, int], given: set[str]) -> str:
     e = html.escape
     rows = []
     for number, line in enumerate(source.splitlines() or [""], start=1):
-        block = marks.get(number)
+        is_given = bool(line.strip()) and line.strip() in given
+        block = None if is_given else marks.get(number)  # a run's given lines (def, docstring) stay grey
         style = f' style="background:{BLOCK_COLORS[block % len(BLOCK_COLORS)]}"' if block is not None else ""
-        cls = ' class="given"' if block is None and line.strip() and line.strip() in given else ""
+        cls = ' class="given"' if is_given else ""
         tag = f' title="shared run {block + 1}"' if block is not None else ""
         rows.append(f'<div{style}{cls}{tag}><span class="ln">{number}</span>{e(line)}</div>')
     return '<div class="code">' + "".join(rows) + "</div>"
