@@ -25,6 +25,7 @@ from rich.console import Console
 
 from course.config import load_config
 from course.grader.batch import run_grade
+from course.platforms.report import build_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixtures")]
 
@@ -180,7 +181,8 @@ def test_failed_checks_explain_themselves(batch):
             continue
         for test in batch.results(f.name)["tests"]:
             if test["status"] == "failed" and test["tags"][0] != THRESHOLD:
-                assert test["output"].strip() and "Traceback" not in test["output"], (f.name, test["name"], test["output"])
+                where = (f.name, test["name"], test["output"])
+                assert test["output"].strip() and "Traceback" not in test["output"], where
                 assert "could not run this check" not in test["output"], (f.name, test["name"], test["output"])
 
 
@@ -199,6 +201,20 @@ def test_forged_results_never_reach_the_output_folder(batch):
     assert sorted(p.name for p in batch.out.iterdir() if p.is_file()) == ["gradebook.csv"]
     forged = batch.results("hostile-forged-results-and-passed-lines")
     assert forged["score"] == 0 and all(t["name"] != "everything" for t in forged["tests"])
+
+
+def test_answers_json_feeds_the_cohort_passes(batch, tmp_path):
+    """Beside every graded result, answers.json holds the graded answer cells; report and similarity read them."""
+    solution = json.loads((batch.out / "solution" / "answers.json").read_text())
+    assert list(solution["answers"]) == nbf.answer_ids()
+    assert "gates.chunk(4, dim=1)" in solution["answers"]["lstm_cell"]
+    for f in fs.FIXTURES:
+        assert (batch.out / f.name / "answers.json").exists() == (f.status != "rejected"), f.name
+    build_report(batch.out, tmp_path / "report")
+    ranked = json.loads((tmp_path / "report" / "similarity.json").read_text())
+    # The mutants are the solution with one exercise changed: the pass lists them next to it, as it should.
+    assert any("solution" in (p["a"], p["b"]) and p["score"] > 0.8 for p in ranked["pairs"])
+    assert ranked["submissions"] == sum(f.status != "rejected" for f in fs.FIXTURES)
 
 
 def test_three_gradings_give_identical_results(batch, tmp_path):
