@@ -179,8 +179,11 @@ def add_training_picture(st: State, results: dict[str, Any], folder: Path) -> No
 
     Runs in the trusted grader after the worker is dead; a picture that cannot be drawn costs only the picture.
     """
+    threshold = dict(st.threshold or {})
+    if "training_curve" not in threshold and results["extra_data"].get("training_curve") is not None:
+        threshold["training_curve"] = results["extra_data"]["training_curve"]  # wherever the training put it
     try:
-        picture = training_picture(st.threshold, st.ctx.cfg.calibration_path)
+        picture = training_picture(threshold or None, st.ctx.cfg.calibration_path)
     except Exception as exc:  # the picture is a courtesy: it never costs the result
         results["extra_data"]["training_plot_error"] = f"{type(exc).__name__}: {exc}"[:300]
         picture = None

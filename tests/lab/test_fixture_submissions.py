@@ -212,9 +212,12 @@ def test_answers_json_feeds_the_cohort_passes(batch, tmp_path):
         assert (batch.out / f.name / "answers.json").exists() == (f.status != "rejected"), f.name
     build_report(batch.out, tmp_path / "report")
     ranked = json.loads((tmp_path / "report" / "similarity.json").read_text())
-    # The mutants are the solution with one exercise changed: the pass lists them next to it, as it should.
-    assert any("solution" in (p["a"], p["b"]) and p["score"] > 0.8 for p in ranked["pairs"])
     assert ranked["submissions"] == sum(f.status != "rejected" for f in fs.FIXTURES)
+    # Most fixtures are the solution with one exercise changed: its code is held by more than ten of them,
+    # so it counts as common code, like an idiom a whole class writes.
+    assert sum(ranked["common"].values()) > 0
+    rejected = {f.name for f in fs.FIXTURES if f.status == "rejected"}
+    assert not any({p["a"], p["b"]} & rejected for p in ranked["pairs"])
 
 
 def test_three_gradings_give_identical_results(batch, tmp_path):
