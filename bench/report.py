@@ -1,13 +1,11 @@
-"""Scale of the cohort passes: `course report` and `course similarity` on a synthetic graded cohort, side by side.
-
-Builds a grading folder of N submissions as `course grade --out` leaves it (results.json with the
-lab's real check names and points, answers.json, gradebook.csv): each student has an ability;
-each check a difficulty, so that pass rates and discrimination look like a class's (one check
-everyone passes, one that favours weaker students). Failure messages follow the hidden checks'
-diagnoses with per-student numbers. Answer cells start from six independent solutions, renamed
-and edited per student; a few planted pairs copy a whole notebook. Then it times the report
-(item analysis, mistakes and similarity included) and the similarity pass alone.
-"""
+"""Scale of the cohort passes: `course report` and `course similarity` on a synthetic graded cohort, side by side."""
+# It builds a grading folder of N submissions as `course grade --out` leaves it (results.json with
+# the lab's real check names and points, answers.json, gradebook.csv): each student has an
+# ability, each check a difficulty, so that pass rates and discrimination look like a class's (one
+# check everyone passes, one that favours weaker students). Failure messages follow the hidden
+# checks' diagnoses with per-student numbers. Answer cells start from six independent solutions,
+# renamed and edited per student; a few planted pairs copy a whole notebook. Then it times the
+# report (item analysis, mistakes and similarity included) and the similarity pass alone.
 from __future__ import annotations
 
 import argparse
@@ -107,7 +105,16 @@ def edited(rng: random.Random, source: str, edits: int) -> str:
 
 
 def build_cohort(folder: Path, n: int, seed: int = SEED) -> dict:
-    """Write N graded submissions into ``folder``; return what was planted."""
+    """Write N graded submissions into ``folder`` (results.json, answers.json, gradebook.csv).
+
+    Args:
+        folder: the grading folder to create.
+        n: submissions.
+        seed: the random seed (the same seed writes the same cohort).
+
+    Returns:
+        {"planted": copier id -> copied id, "checks": checks per submission}.
+    """
     cfg = load_config()
     rng = random.Random(seed)
     checks = lab_checks()
@@ -192,7 +199,7 @@ def run(n: int, out: Path, console: Console) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--submissions", type=int, default=1000, help="cohort size (default 1000)")
     parser.add_argument("--quick", action="store_true", help="a 40-submission cohort (the smoke test)")
     parser.add_argument("--out", type=Path, default=OUT / "report.json", help="where to write the timings")

@@ -169,7 +169,14 @@ def feedback_markdown(results: dict[str, Any], output: str, order: list[str] | N
 
 
 def answers_record(st: State) -> dict[str, Any]:
-    """What answers.json holds: the answer cells as the grader assembled them (read from the file, never the worker)."""
+    """What answers.json holds: the answer cells as the grader assembled them (read from the file, never the worker).
+
+    Args:
+        st: the submission's state after assembling.
+
+    Returns:
+        {format, submission_id, student_id, answers: grade_id -> source ('' for a missing cell)}.
+    """
     return {"format": ANSWERS_FORMAT, "submission_id": st.sub.id, "student_id": st.sub.student_id,
             "answers": dict(st.assembly.answers) if st.assembly else {}}
 
@@ -178,6 +185,11 @@ def add_training_picture(st: State, results: dict[str, Any], folder: Path) -> No
     """Write OUT/<id>/training.png from the grader-run training and link it from results (when there is a curve).
 
     Runs in the trusted grader after the worker is dead; a picture that cannot be drawn costs only the picture.
+
+    Args:
+        st: the submission's state (its grader-run training result).
+        results: the results.json dict, given ``training_plot`` and ``training_summary`` when drawn.
+        folder: the submission's output folder.
     """
     threshold = dict(st.threshold or {})
     if "training_curve" not in threshold and results["extra_data"].get("training_curve") is not None:

@@ -141,8 +141,13 @@ def _positive(value: Any) -> float | None:
 def read_band(calibration: Any) -> Band | None:
     """The reference band of a calibration.json dict, or None when it has nothing to draw.
 
-    Reads ``band`` (``steps``, ``loss_low``, ``loss_high``, ``perplexity_low``, ``perplexity_high``); without
-    a band's perplexities, the range of the reference ``runs``' perplexities stands in for them.
+    Args:
+        calibration: the calibration.json dict. Its ``band`` (``steps``, ``loss_low``, ``loss_high``,
+            ``perplexity_low``, ``perplexity_high``) is read; without the band's perplexities, the range
+            of the reference ``runs``' perplexities stands in for them.
+
+    Returns:
+        The Band (without a loss band when that part is missing or malformed), or None.
     """
     if not isinstance(calibration, dict):
         return None
@@ -167,7 +172,14 @@ def read_band(calibration: Any) -> Band | None:
 
 
 def read_calibration(path: Path) -> tuple[float | None, Band | None]:
-    """(threshold, band) from calibration.json; (None, None) when it is missing or unreadable."""
+    """The threshold and the reference band of a calibration file.
+
+    Args:
+        path: calibration.json.
+
+    Returns:
+        (threshold, band), each None when missing; (None, None) when the file is missing or unreadable.
+    """
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -243,6 +255,15 @@ def render(curve: Curve, band: Band | None, perplexity: float | None, threshold:
     """The PNG: training loss over the steps (left) and the held-out perplexity against the threshold (right).
 
     Uses matplotlib's object API only (no pyplot state): batches grade on threads.
+
+    Args:
+        curve: the validated curve.
+        band: the reference runs, or None.
+        perplexity: the held-out perplexity, or None.
+        threshold: the calibrated threshold, or None.
+
+    Returns:
+        The PNG's bytes (the same data gives the same bytes).
     """
     fig = Figure(figsize=(7.5, 3.0), layout="constrained")
     ax, bx = fig.subplots(1, 2, width_ratios=[2.7, 1.3])

@@ -1,16 +1,4 @@
-"""Code fingerprints that survive renaming and reformatting: AST tokens, hashed k-grams, winnowing (as in MOSS).
-
-A cell's source is parsed with ``ast`` and walked in pre-order; each node becomes one token (its
-type, and for leaves a normalised value). Names the cell binds itself (variables, arguments,
-helper functions, attributes set on ``self``) all become ``V`` or ``.A``, so renaming changes
-nothing; names it only reads (``torch``, ``nn``, ``F``, builtins, attributes of libraries) are
-kept, so the API calls still tell solutions apart. Comments, docstrings, blank lines, layout and
-parentheses leave no token. Code that does not parse is tokenised by ``tokenize`` instead.
-
-Every run of K consecutive tokens is hashed; winnowing keeps the smallest hash of every window
-of W consecutive k-grams (the rightmost on ties), which guarantees that any shared run of at least
-K + W - 1 tokens yields a shared fingerprint, while runs shorter than K are ignored as noise.
-"""
+"""Code fingerprints that survive renaming and reformatting: AST tokens, hashed k-grams, winnowing (as in MOSS)."""
 from __future__ import annotations
 
 import ast
@@ -147,7 +135,22 @@ def _lexical_tokens(source: str) -> list[Token]:
 
 
 def tokens(source: str) -> list[Token]:
-    """The normalised tokens of one cell's source (AST-based; lexical when it does not parse)."""
+    """The normalised tokens of one cell's source.
+
+    The source is parsed with ``ast`` and walked in pre-order; each node becomes one token (its
+    type, and for leaves a normalised value). Names the cell binds itself (variables, arguments,
+    helper functions, attributes set on ``self``) all become ``V`` or ``.A``, so renaming changes
+    nothing; names it only reads (``torch``, ``nn``, ``F``, builtins, attributes of libraries) are
+    kept, so the API calls still tell solutions apart. Comments, docstrings, blank lines, layout
+    and parentheses leave no token. IPython magics are blanked; code that still does not parse is
+    tokenised by ``tokenize`` (names that are not keywords or builtins become ``V``).
+
+    Args:
+        source: the cell's code (untrusted: never run, only parsed).
+
+    Returns:
+        The tokens with the line each comes from.
+    """
     source = _without_magics(source)
     try:
         tree = ast.parse(source)
@@ -164,7 +167,16 @@ def _token_id(text: str) -> int:
 
 
 def kgrams(toks: list[Token], k: int = K) -> list[Fingerprint]:
-    """Every k-gram of the tokens, hashed (stable across runs and machines), with the lines it spans."""
+    """Every k-gram of the tokens, hashed, with the lines it spans.
+
+    Args:
+        toks: the tokens of one cell.
+        k: tokens per k-gram.
+
+    Returns:
+        One Fingerprint per position (none when there are fewer than ``k`` tokens); a hash depends only
+        on the k token texts (CRC-32 of each, then a tuple hash of ints: the same in every run).
+    """
     if len(toks) < k:
         return []
     ids = [_token_id(t.text) for t in toks]
@@ -174,6 +186,9 @@ def kgrams(toks: list[Token], k: int = K) -> list[Fingerprint]:
 
 def winnow(grams: list[Fingerprint], w: int = W, skip: frozenset[int] | set[int] = frozenset()) -> list[Fingerprint]:
     """The k-grams winnowing selects: the minimum hash of every window of ``w`` (rightmost on ties).
+
+    Any run of at least K + w - 1 tokens shared by two cells yields a fingerprint they share;
+    runs shorter than K never do.
 
     Args:
         grams: the k-grams in source order.
@@ -202,7 +217,15 @@ def winnow(grams: list[Fingerprint], w: int = W, skip: frozenset[int] | set[int]
 
 
 def given_hashes(source: str, k: int = K) -> frozenset[int]:
-    """Every k-gram hash of code given to all students (a release cell): never counted as shared."""
+    """Every k-gram hash of code given to all students (a release cell): never counted as shared.
+
+    Args:
+        source: the release's cell.
+        k: tokens per k-gram.
+
+    Returns:
+        The hashes (all of them, not only the winnowed ones).
+    """
     return frozenset(g.hash for g in kgrams(tokens(source), k))
 
 
@@ -212,6 +235,9 @@ def fingerprints(source: str, given: frozenset[int] = frozenset()) -> dict[int, 
     Args:
         source: the cell's code.
         given: k-gram hashes of the code the release gives (see ``given_hashes``); they are left out.
+
+    Returns:
+        hash -> (first, last) line of the k-gram, for display.
     """
     found: dict[int, tuple[int, int]] = {}
     for fp in winnow(kgrams(tokens(source)), skip=given):

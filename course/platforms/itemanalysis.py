@@ -1,25 +1,24 @@
-"""Item analysis of a graded cohort: difficulty and discrimination of every check and exercise, with flags.
-
-For an item (a check, or an exercise: the sum of its checks) and the n graded submissions that ran it:
-
-* difficulty p = the share of submissions with full marks on the item;
-* discrimination r = the Pearson correlation, over the submissions, of the item's score with the
-  rest score (the total autograded score minus the item's own points). For a check, scored 0 or
-  full, this is the point-biserial correlation r_pb = (M1 - M0) / s * sqrt(p (1 - p)), with M1 and
-  M0 the mean rest scores of those who pass and fail it and s the (population) standard deviation
-  of the rest score. It is undefined when the item or the rest score does not vary;
-* upper-lower index D = (mean item fraction in the upper group) - (mean in the lower group), the
-  groups being the 27 % of submissions with the highest and the lowest rest scores (at least one
-  each); submissions tied at a group's edge share the remaining places equally.
-
-An item everyone passes (p = 1) tells no one apart, and one with r < 0 rewards those who do worse
-on the rest: both are flagged for the instructor, as is an item no one passes.
-"""
+"""Item analysis of a graded cohort: difficulty and discrimination of every check and exercise, with flags."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+# For an item (a check, or an exercise: the sum of its checks) and the n graded submissions that ran it:
+#
+# * difficulty p = the share of submissions with full marks on the item;
+# * discrimination r = the Pearson correlation, over the submissions, of the item's score with the
+#   rest score (the total autograded score minus the item's own points). For a check, scored 0 or
+#   full, this is the point-biserial correlation r_pb = (M1 - M0) / s * sqrt(p (1 - p)), with M1 and
+#   M0 the mean rest scores of those who pass and fail it and s the (population) standard deviation
+#   of the rest score. It is undefined when the item or the rest score does not vary;
+# * upper-lower index D = (mean item fraction in the upper group) - (mean in the lower group), the
+#   groups being the 27 % of submissions with the highest and the lowest rest scores (at least one
+#   each); submissions tied at a group's edge share the remaining places equally.
+#
+# An item everyone passes (p = 1) tells no one apart, and one with r < 0 rewards those who do worse
+# on the rest: both are flagged for the instructor, as is an item no one passes.
 
 GROUP_SHARE = 0.27  # Kelley's upper and lower groups
 FLAGS = {
@@ -63,7 +62,14 @@ class Item:
 
 
 def pearson(x: list[float], y: list[float]) -> float | None:
-    """Pearson's correlation of two equally long samples; None when one of them does not vary."""
+    """Pearson's correlation of two equally long samples (the point-biserial one when x is 0 or 1).
+
+    Args:
+        x, y: the samples.
+
+    Returns:
+        r in [-1, 1]; None with fewer than two values or when one sample does not vary.
+    """
     n = len(x)
     if n < 2:
         return None
@@ -92,7 +98,16 @@ def _group_mean(ordered: list[tuple[float, float]], size: int) -> float:
 
 
 def upper_lower(item: list[float], rest: list[float], share: float = GROUP_SHARE) -> float | None:
-    """The upper-lower discrimination index D of an item (values in [0, 1]) against the rest scores."""
+    """The upper-lower discrimination index D of an item against the rest scores.
+
+    Args:
+        item: each submission's item score as a fraction of its points.
+        rest: each submission's rest score.
+        share: the size of each group, as a share of the submissions (at least one submission).
+
+    Returns:
+        Mean item fraction of the upper group minus that of the lower group; None below two submissions.
+    """
     n = len(item)
     if n < 2:
         return None
@@ -104,7 +119,14 @@ def upper_lower(item: list[float], rest: list[float], share: float = GROUP_SHARE
 
 
 def graded(results: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The tests of every submission the grader graded (not rejected files, not grader errors)."""
+    """The tests of every submission the grader graded (not rejected files, not grader errors).
+
+    Args:
+        results: submission id -> results.json dict.
+
+    Returns:
+        submission id -> its ``tests`` list, in id order.
+    """
     return {sid: r.get("tests", []) for sid, r in sorted(results.items())
             if r.get("extra_data", {}).get("status", "graded") == "graded" and r.get("tests")}
 

@@ -1,16 +1,4 @@
-"""Diagnosed mistakes: each check's failure messages grouped into categories, students counted per category.
-
-The hidden checks name the mistake in their message ("lstm_cell reads the four stacked gate blocks
-as (input, forget, output, cell); ..."), but the numbers, shapes and configurations in it vary
-with each student's probes. Two keys normalise a message:
-
-* the variant: numbers become ``#``, a group of settings ``(batch=3, hidden_size=4)`` becomes
-  ``(…)``, a call description ``nn.GRU(…)`` becomes ``…(…)`` and ``name=value`` becomes ``name=…``
-  (the same mistake on other probes);
-* the category: also every other (...) and [...] group becomes ``(…)`` / ``[…]``, so that, for
-  example, all the gate orders that are not PyTorch's form one category, "the gates are
-  permuted", whose variants are the orders.
-"""
+"""Diagnosed mistakes: each check's failure messages grouped into categories, students counted per category."""
 from __future__ import annotations
 
 import html
@@ -56,7 +44,14 @@ class CheckMistakes:
 
 
 def plain(test: dict[str, Any]) -> str:
-    """A test's output as one line of plain text (an HTML output loses its tags and pictures)."""
+    """A test's output as one line of plain text (an HTML output loses its tags and pictures).
+
+    Args:
+        test: one entry of results.json's ``tests``.
+
+    Returns:
+        At most MAX_MESSAGE characters, whitespace collapsed.
+    """
     text = str(test.get("output", ""))
     if test.get("output_format") == "html":
         text = html.unescape(_TAG.sub(" ", text))
@@ -77,19 +72,44 @@ def _collapse(text: str, groups: tuple[re.Pattern, ...], only_settings: bool) ->
 
 
 def variant_key(message: str) -> str:
-    """The message with numbers and settings normalised: ``#`` for numbers, ``(…)`` for groups of name=value."""
+    """The message with what changes between probes normalised: the same mistake on other probes.
+
+    Numbers become ``#``, a group of settings ``(batch=3, hidden_size=4)`` becomes ``(…)``, a call
+    description ``nn.GRU(…)`` becomes ``…(…)`` and ``name=value`` becomes ``name=…``.
+
+    Args:
+        message: a failure message.
+
+    Returns:
+        The variant key.
+    """
     key = _NUMBER.sub("#", " ".join(message.split()))
     key = _CALL.sub("…(…)", _collapse(key, _GROUP, only_settings=True))
     return _KEY_VALUE.sub(r"\1=…", key)
 
 
 def category_key(message: str) -> str:
-    """The variant key with every bracketed group normalised too: one key for all the values a mistake takes."""
+    """The variant key with every other (...) and [...] group normalised too: one key per mistake.
+
+    For example all the gate orders that are not PyTorch's form one category, "the gates are
+    permuted", whose variants are the orders.
+
+    Args:
+        message: a failure message.
+
+    Returns:
+        The category key.
+    """
     return _CALL.sub("…(…)", _collapse(variant_key(message), _GROUP, only_settings=False))
 
 
 def check_mistakes(results: dict[str, dict[str, Any]], exercise_order: list[str] = ()) -> list[CheckMistakes]:
     """The diagnosed mistakes of every check that some graded submission failed.
+
+    The hidden checks name the mistake in their message ("lstm_cell reads the four stacked gate
+    blocks as (input, forget, output, cell); ..."); the numbers, shapes and settings in it vary with
+    each student's probes, so messages are grouped by ``category_key`` and, within a category, by
+    ``variant_key``.
 
     Args:
         results: submission id -> results.json dict (graded submissions only count).

@@ -294,7 +294,12 @@ def plot_time(cohort: Cohort, path: Path) -> None:
 
 
 def plot_items(checks: list[itemanalysis.Item], path: Path) -> None:
-    """Each check as a point: difficulty (share with full marks) against discrimination; flagged ones in red."""
+    """Each check as a point: difficulty (share with full marks) against discrimination; flagged ones in red.
+
+    Args:
+        checks: the checks' statistics, numbered from 1 as in the report's table.
+        path: the PNG to write.
+    """
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.axhspan(-1.05, 0, color="#fbe3e4", zorder=0)
@@ -314,7 +319,12 @@ def plot_items(checks: list[itemanalysis.Item], path: Path) -> None:
 
 
 def plot_mistakes(found: list[mistakes.CheckMistakes], path: Path) -> None:
-    """The checks most submissions failed, each bar split into its diagnosed mistakes (A, B, ... as in the tables)."""
+    """The checks most submissions failed, each bar split into its diagnosed mistakes (A, B, ... as in the tables).
+
+    Args:
+        found: every failed check's mistakes.
+        path: the PNG to write.
+    """
     shown = sorted(found, key=lambda m: -m.failed)[:MISTAKE_CHECKS]
     fig = Figure(figsize=(9, 1.3 + 0.3 * max(1, len(shown))), layout="constrained")
     ax = fig.add_subplot()
@@ -391,7 +401,15 @@ def _flags(item: itemanalysis.Item) -> str:
 
 
 def items_section(analysis: Analysis, plots: dict[str, Path]) -> list[str]:
-    """Item analysis: one table per exercise and per check, the item map, flagged items first in the text."""
+    """Item analysis: a table of exercises, the item map, a table of checks; flagged items named first.
+
+    Args:
+        analysis: the statistics.
+        plots: the PNG paths by key.
+
+    Returns:
+        HTML lines.
+    """
     e = html.escape
     checks = analysis.checks
     n = max((c.n for c in checks), default=0)
@@ -431,7 +449,15 @@ def items_section(analysis: Analysis, plots: dict[str, Path]) -> list[str]:
 
 
 def mistakes_section(analysis: Analysis, plots: dict[str, Path]) -> list[str]:
-    """The diagnosed mistakes of every failed check, grouped by exercise."""
+    """The diagnosed mistakes of every failed check, grouped by exercise.
+
+    Args:
+        analysis: the mistakes.
+        plots: the PNG paths by key.
+
+    Returns:
+        HTML lines.
+    """
     e = html.escape
     parts = ["<h2>Diagnosed mistakes</h2>",
              "<p>The failure messages of each check, grouped into mistakes: messages that differ only in numbers, "
@@ -471,7 +497,14 @@ def mistakes_section(analysis: Analysis, plots: dict[str, Path]) -> list[str]:
 
 
 def similarity_section(analysis: Analysis) -> list[str]:
-    """The top pairs to review, linking to the similarity page beside the report."""
+    """The top pairs to review, linking to the similarity page beside the report.
+
+    Args:
+        analysis: the answers read and their ranking.
+
+    Returns:
+        HTML lines.
+    """
     e = html.escape
     link = similarity.SIMILARITY_HTML
     parts = ["<h2>Similar submissions: pairs to review</h2>", f"<p>{e(similarity.WORDING)}</p>",
@@ -546,7 +579,16 @@ def render_html(cohort: Cohort, numbers: dict[str, Any], rates: list[CheckRate],
 
 
 def cohort_answers(folder: Path, cfg, progress: Progress | None) -> similarity.AnswerSet:
-    """The answer cells of a grading folder, or an empty set saying why there are none."""
+    """The answer cells of a grading folder, or an empty set saying why there are none.
+
+    Args:
+        folder: the grading folder.
+        cfg: the course configuration.
+        progress: the progress callback, or None.
+
+    Returns:
+        The AnswerSet (never raises for a folder without answers).
+    """
     try:
         return similarity.read_answers(folder, cfg, progress)
     except UserError as exc:
@@ -606,7 +648,11 @@ def build_report(folder: Path, out: Path, progress: Progress | None = None) -> P
 
 
 def main_report(dir: Path, out: Path | None = None) -> int:
-    """`course report DIR [--out OUT]`: write the cohort report; OUT defaults to DIR/report."""
+    """`course report DIR [--out OUT]`: write the cohort report; OUT defaults to DIR/report.
+
+    Returns:
+        0 (a folder that is not a grading folder raises UserError).
+    """
     with progress_bar() as progress:
         path = build_report(Path(dir), Path(out) if out else Path(dir) / "report", progress)
     print(f"report: {path} (plots and {similarity.SIMILARITY_HTML} beside it)")

@@ -1,12 +1,4 @@
-"""`course similarity`: pairs of submissions that share normalised code, per exercise and overall, listed for review.
-
-Each answer cell is fingerprinted (``course.platforms.fingerprints``: AST tokens, k-grams,
-winnowing), leaving out every k-gram of the code the release gives. Fingerprints that appear in
-many submissions of an exercise are common code (an idiom, the lecture's example) and are
-ignored; the others weigh more the rarer they are. A pair's similarity on an exercise is the
-weighted Jaccard index of its two fingerprint sets; overall, the same index over all exercises.
-The page lists the top pairs with the shared lines side by side; it never says who copied.
-"""
+"""`course similarity`: pairs of submissions that share normalised code, per exercise and overall, listed for review."""
 from __future__ import annotations
 
 import html
@@ -110,6 +102,11 @@ class Ranking:
 def lab_cells(cfg: CourseConfig) -> tuple[list[str], dict[str, str]]:
     """The lab's answer ids (source notebook order) and the release's code for each.
 
+    Args:
+        cfg: the course configuration.
+
+    Returns:
+        (grade_ids, grade_id -> the release's cell source).
     Raises:
         UserError: a notebook is missing.
     """
@@ -143,6 +140,8 @@ def read_answers(folder: Path, cfg: CourseConfig | None = None, progress: Progre
         cfg: the course configuration (default: the repository's).
         progress: called as (stage, done, total) while reading.
 
+    Returns:
+        The AnswerSet (unreadable files are left out and noted).
     Raises:
         UserError: the folder holds neither.
     """
@@ -193,7 +192,14 @@ def read_answers(folder: Path, cfg: CourseConfig | None = None, progress: Progre
 
 
 def common_cap(submissions: int) -> float:
-    """Fingerprints in more submissions than this are common code."""
+    """Fingerprints held by more submissions than this are common code.
+
+    Args:
+        submissions: submissions with code of their own on the exercise.
+
+    Returns:
+        max(COMMON_MIN, COMMON_SHARE * submissions).
+    """
     return max(COMMON_MIN, COMMON_SHARE * submissions)
 
 
@@ -204,6 +210,13 @@ def _weight(df: int, submissions: int) -> float:
 
 def rank(answers: AnswerSet, progress: Progress | None = None) -> Ranking:
     """Fingerprint every answer cell and rank the pairs that share code, per exercise and overall.
+
+    Each answer cell is fingerprinted (``course.platforms.fingerprints``: AST tokens, k-grams,
+    winnowing), leaving out every k-gram of the code the release gives. A fingerprint held by more
+    than ``common_cap`` submissions of an exercise is common code (an idiom, the lecture's example)
+    and is ignored; the others weigh log(1 + n / holders), n the submissions with code of their own
+    there. A pair's similarity on an exercise is the weighted Jaccard index of its two fingerprint
+    sets, shared / (A + B - shared); overall, the same index over all exercises together.
 
     Args:
         answers: the cohort's answer cells and the release's code.
@@ -292,7 +305,16 @@ def rank(answers: AnswerSet, progress: Progress | None = None) -> Ranking:
 
 
 def blocks(ranking: Ranking, a: str, b: str, exercise: str) -> list[Block]:
-    """The shared fingerprints of a pair on one exercise, merged into runs of matching lines."""
+    """The shared fingerprints of a pair on one exercise, merged into runs of matching lines.
+
+    Args:
+        ranking: the ranking (it keeps every submission's fingerprints).
+        a, b: the two submission ids.
+        exercise: the grade_id.
+
+    Returns:
+        The runs in A's order; a run continues while both sides' lines stay adjacent.
+    """
     fa, fb = ranking.fingerprints[exercise].get(a, {}), ranking.fingerprints[exercise].get(b, {})
     shared = sorted((fa[h], fb[h]) for h in set(fa) & set(fb) & ranking.kept[exercise])
     out: list[Block] = []
@@ -363,6 +385,7 @@ def _side_by_side(ranking: Ranking, answers: AnswerSet, pair: Pair, shared: Shar
 
 
 def pair_anchor(pair: Pair) -> str:
+    """The HTML id of a pair's side-by-side view (letters, digits and dashes only)."""
     return "pair-" + "".join(c if c.isalnum() else "-" for c in f"{pair.a}--{pair.b}")
 
 
@@ -374,7 +397,14 @@ WORDING = ("These pairs share more normalised code than the others of this cohor
 
 
 def method_text(ranking: Ranking) -> str:
-    """One paragraph on how pairs are compared (shown on the page and in the report)."""
+    """One paragraph on how pairs are compared (shown on the page and in the report).
+
+    Args:
+        ranking: for the number of submissions compared.
+
+    Returns:
+        Plain text.
+    """
     return (f"Answer cells are parsed, names the student chose are replaced by one placeholder, comments, docstrings "
             f"and layout are dropped, and every run of {fpr.K} syntax-tree tokens is hashed; winnowing keeps one "
             f"hash per window of {fpr.W} (every shared run of {fpr.K + fpr.W - 1} tokens is found). Fingerprints "
@@ -385,7 +415,16 @@ def method_text(ranking: Ranking) -> str:
 
 
 def pairs_table(pairs: list[Pair], link: str = "", exercise: str | None = None) -> list[str]:
-    """Rows of a table of pairs (HTML), each linking to its side-by-side view on the similarity page."""
+    """A table of pairs (HTML lines), each linking to its side-by-side view on the similarity page.
+
+    Args:
+        pairs: the pairs, best first.
+        link: the similarity page's file name ("" on the page itself).
+        exercise: show the pair's numbers on this exercise rather than overall.
+
+    Returns:
+        The table's lines.
+    """
     e = html.escape
     rows = ['<table class="pairs"><tr><th>#</th><th>submission</th><th>submission</th><th>similarity</th>'
             "<th>shared fingerprints</th><th>exercises with shared code</th></tr>"]
@@ -403,7 +442,17 @@ def pairs_table(pairs: list[Pair], link: str = "", exercise: str | None = None) 
 
 
 def render_page(ranking: Ranking, answers: AnswerSet, title: str, source: Path) -> str:
-    """The self-contained similarity page: ranked pairs overall and per exercise, shared lines side by side."""
+    """The self-contained similarity page: ranked pairs overall and per exercise, shared lines side by side.
+
+    Args:
+        ranking: the ranked pairs.
+        answers: the answer cells shown and the release's code (greyed).
+        title: the page's title.
+        source: the folder read (named on the page).
+
+    Returns:
+        The HTML text; everything on it is escaped.
+    """
     e = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{e(title)}</title><style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
@@ -432,7 +481,14 @@ def render_page(ranking: Ranking, answers: AnswerSet, title: str, source: Path) 
 
 
 def ranking_json(ranking: Ranking) -> dict[str, Any]:
-    """The ranking as plain data (similarity.json)."""
+    """The ranking as plain data (similarity.json).
+
+    Args:
+        ranking: the ranked pairs.
+
+    Returns:
+        Parameters, counts, and the listed pairs overall and per exercise.
+    """
     def as_dict(p: Pair) -> dict[str, Any]:
         return {"a": p.a, "b": p.b, "score": round(p.score, 4), "shared": p.fingerprints,
                 "exercises": {s.exercise: {"score": round(s.score, 4), "shared": s.fingerprints,
@@ -450,7 +506,17 @@ def ranking_json(ranking: Ranking) -> dict[str, Any]:
 
 
 def write_similarity(answers: AnswerSet, ranking: Ranking, out: Path, source: Path) -> Path:
-    """Write similarity.html and similarity.json into ``out``; returns the page's path."""
+    """Write similarity.html and similarity.json into ``out``.
+
+    Args:
+        answers: the cohort's answer cells.
+        ranking: their ranking.
+        out: the folder (created).
+        source: the folder the answers came from.
+
+    Returns:
+        The page's path.
+    """
     cfg = load_config()
     title = f"{cfg.course_id} / {cfg.assignment}: code similarity, pairs to review"
     out.mkdir(parents=True, exist_ok=True)
@@ -479,7 +545,11 @@ def similarity(folder: Path, out: Path, progress: Progress | None = None) -> tup
 
 
 def main_similarity(dir: Path, out: Path | None = None) -> int:
-    """`course similarity DIR [--out OUT]`: OUT defaults to DIR/report, beside the cohort report."""
+    """`course similarity DIR [--out OUT]`: OUT defaults to DIR/report, beside the cohort report.
+
+    Returns:
+        0 (a usage problem raises UserError).
+    """
     folder = Path(dir)
     with progress_bar() as progress:
         path, ranking = similarity(folder, Path(out) if out else folder / "report", progress)

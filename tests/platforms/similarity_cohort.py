@@ -1,15 +1,13 @@
-"""A cohort for the similarity tests: six independent correct solutions in their own styles, and planted copies.
-
-Independent authors: ana (the reference solution), ben, chen, dara, eli, fay (whose CharLSTM is close to
-the reference: its docstring all but dictates it). Planted:
-
-* gil: ben's notebook with every name changed, comments added, blank lines moved;
-* hal: chen's notebook reformatted, with the methods of each class and the statements of a cell
-  reordered where that keeps the code correct, and comments, prints and docstrings added;
-* ivy: eli's lstm_cell and train_epoch, renamed; the other exercises left as released.
-
-zed submits the untouched release.
-"""
+"""A cohort for the similarity tests: six independent correct solutions in their own styles, and planted copies."""
+# Independent authors: ana (the reference solution), ben, chen, dara, eli, fay (whose CharLSTM is
+# close to the reference: its docstring all but dictates it). Planted:
+#
+# * gil: ben's notebook with every name changed, comments added, blank lines moved;
+# * hal: chen's notebook reformatted, with the methods of each class and the statements of a cell
+#   reordered where that keeps the code correct, and comments, prints and docstrings added;
+# * ivy: eli's lstm_cell and train_epoch, renamed; the other exercises left as released.
+#
+# zed submits the untouched release.
 from __future__ import annotations
 
 import json
