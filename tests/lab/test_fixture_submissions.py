@@ -25,6 +25,7 @@ from rich.console import Console
 
 from course.config import load_config
 from course.grader.batch import run_grade
+from course.platforms.report import build_report
 
 pytestmark = pytest.mark.slow
 
@@ -183,6 +184,23 @@ def test_forged_results_never_reach_the_output_folder(batch):
     assert sorted(p.name for p in batch.out.iterdir() if p.is_file()) == ["gradebook.csv"]
     forged = batch.results("hostile-forged-results-and-passed-lines")
     assert forged["score"] == 0 and all(t["name"] != "everything" for t in forged["tests"])
+
+
+def test_answers_json_feeds_the_cohort_passes(batch, tmp_path):
+    """Beside every graded result, answers.json holds the graded answer cells; report and similarity read them."""
+    solution = json.loads((batch.out / "solution" / "answers.json").read_text())
+    assert list(solution["answers"]) == nbf.answer_ids()
+    assert "gates.chunk(4, dim=1)" in solution["answers"]["lstm_cell"]
+    for f in fs.FIXTURES:
+        assert (batch.out / f.name / "answers.json").exists() == (f.status != "rejected"), f.name
+    build_report(batch.out, tmp_path / "report")
+    ranked = json.loads((tmp_path / "report" / "similarity.json").read_text())
+    assert ranked["submissions"] == sum(f.status != "rejected" for f in fs.FIXTURES)
+    # Most fixtures are the solution with one exercise changed: its code is held by more than ten of them,
+    # so it counts as common code, like an idiom a whole class writes.
+    assert sum(ranked["common"].values()) > 0
+    rejected = {f.name for f in fs.FIXTURES if f.status == "rejected"}
+    assert not any({p["a"], p["b"]} & rejected for p in ranked["pairs"])
 
 
 def test_three_gradings_give_identical_results(batch, tmp_path):
