@@ -53,7 +53,8 @@ class Submission:
     superseded: tuple[Submission, ...] = ()
 
 
-def _safe(text: str) -> str:
+def safe_id(text: str) -> str:
+    """A result folder name for ``text``: one safe path component, accents transliterated."""
     safe = _SAFE_ID.sub("_", lms.strip_accents(text)).strip("._") or "submission"
     return _OUTPUT_SUFFIX.sub(lambda m: "_" + m.group(1), safe)
 
@@ -140,7 +141,7 @@ def discover(paths: list[Path], assignment: str, *, notebook: str = "", timezone
     def unique(base: str, parent: str) -> str:
         sub_id = base
         if sub_id in seen:
-            sub_id = _safe(f"{parent}__{base}")
+            sub_id = safe_id(f"{parent}__{base}")
         n = 2
         while sub_id in seen:
             sub_id, n = f"{base}-{n}", n + 1
@@ -150,7 +151,7 @@ def discover(paths: list[Path], assignment: str, *, notebook: str = "", timezone
     subs: list[Submission] = []
     for item in dict((Path(os.path.abspath(f.path)), f) for f in plain if f.path is not None).values():
         path = Path(os.path.abspath(item.path))  # type: ignore[arg-type]  # not resolve(): a link stays a link
-        sub_id = unique(_safe(path.stem), path.parent.name)
+        sub_id = unique(safe_id(path.stem), path.parent.name)
         subs.append(Submission(sub_id, path, sub_id, _stamp(item, None, tz), origin=item.origin))
 
     for (kind, student), files in sorted(by_student.items()):
@@ -162,7 +163,7 @@ def discover(paths: list[Path], assignment: str, *, notebook: str = "", timezone
         notebooks = [f for f in files if f.notebook and f.path is not None]
         ranked = sorted(notebooks, key=lambda f: _rank(f, unit_times, notebook), reverse=True)
         first = files[0]
-        base = _safe(first.id_hint or student)
+        base = safe_id(first.id_hint or student)
         if not ranked:
             sub_id = unique(base, kind)
             problem = _no_notebook(files, notebook)

@@ -205,7 +205,7 @@ def test_grader_failure_gives_results_saying_so(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(gradescope, "run_grade", broken)
+    monkeypatch.setattr(gradescope, "grade_submissions", broken)
     (tmp_path / "submission").mkdir()
     nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / "submission" / "lab_rnn.ipynb"))
     assert gradescope.run_autograder(tmp_path) == 1
