@@ -79,10 +79,11 @@ def _no_notebook(files: list[lms.Found], notebook: str) -> str:
 
 
 def _stamp(item: lms.Found, unit_time: float | None, tz) -> str:
-    """The submission time: the LMS's own (to the microsecond it gives), else the file's, else its submission's."""
+    """When it was submitted: the LMS's own time (to the microsecond it gives), else its submission's newest
+    file (Moodle's "last modified"), else the file's own time."""
     if item.unit_time is not None:
         return lms.iso_time(item.unit_time, tz, exact=True)
-    when = item.file_time if item.file_time is not None else unit_time
+    when = unit_time if unit_time is not None else item.file_time
     return lms.iso_time(when, tz) if when is not None else ""
 
 
@@ -152,7 +153,7 @@ def discover(paths: list[Path], assignment: str, *, notebook: str = "", timezone
     for item in dict((Path(os.path.abspath(f.path)), f) for f in plain if f.path is not None).values():
         path = Path(os.path.abspath(item.path))  # type: ignore[arg-type]  # not resolve(): a link stays a link
         sub_id = unique(safe_id(path.stem), path.parent.name)
-        subs.append(Submission(sub_id, path, sub_id, _stamp(item, None, tz), origin=item.origin))
+        subs.append(Submission(sub_id, path, sub_id, _stamp(item, item.file_time, tz), origin=item.origin))
 
     for (kind, student), files in sorted(by_student.items()):
         unit_times: dict[str, float] = {}
@@ -179,7 +180,7 @@ def discover(paths: list[Path], assignment: str, *, notebook: str = "", timezone
             for e in earlier
         )
         for e in older:
-            say(f"{kind} student {student}: {e.origin} is not graded, {chosen.origin} is newer")
+            say(f"{kind} student {student}: {e.origin} is not graded; graded instead: {chosen.origin}")
         subs.append(Submission(sub_id, Path(os.path.abspath(chosen.path)), student,  # type: ignore[arg-type]
                                _stamp(chosen, unit_times.get(chosen.unit), tz), chosen.name, chosen.email, kind,
                                chosen.late, chosen.attempt, origin=chosen.origin, superseded=older))

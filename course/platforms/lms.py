@@ -459,9 +459,14 @@ def gradescope_submitters(meta: dict[str, Any]) -> list[dict[str, str]]:
     return people
 
 
+# Latin letters that Unicode does not decompose into a base letter and an accent.
+UNDECOMPOSED = str.maketrans({"Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "ss",
+                              "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Þ": "Th", "þ": "th", "ı": "i"})
+
+
 def strip_accents(text: str) -> str:
-    """Latin letters without their accents (García -> Garcia); other characters as they are."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    """Latin letters without their accents (García -> Garcia, Ødegård -> Odegard); other characters as they are."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(UNDECOMPOSED))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
