@@ -150,6 +150,9 @@ def discover(paths: list[Path], assignment: str, *, notebook: str = "", timezone
         return sub_id
 
     subs: list[Submission] = []
+    for item in plain:
+        if item.path is None:  # a loose notebook of a zip that was not unpacked
+            say(f"{item.origin} is not graded: {item.note}")
     for item in dict((Path(os.path.abspath(f.path)), f) for f in plain if f.path is not None).values():
         path = Path(os.path.abspath(item.path))  # type: ignore[arg-type]  # not resolve(): a link stays a link
         sub_id = unique(safe_id(path.stem), path.parent.name)

@@ -242,9 +242,10 @@ def _wanted(rel: PurePosixPath) -> bool:
     return name.endswith(NOTEBOOK_SUFFIX) or rel.name in (GRADESCOPE_METADATA, NBGRADER_TIMESTAMP)
 
 
-def _unpacked_kind(name: str) -> bool:
-    rel = _safe_rel(name)
-    return rel is not None and _wanted(rel)
+def _unpacked(info: zipfile.ZipInfo, limits: ArchiveLimits) -> bool:
+    """Whether a member will be written to disk (its size then counts against MAX_ARCHIVE_BYTES)."""
+    rel = _safe_rel(_member_name(info))
+    return rel is not None and _wanted(rel) and not _refusal(info, rel, limits)
 
 
 def _cap(rel: PurePosixPath, limits: ArchiveLimits) -> int:
@@ -287,7 +288,7 @@ def unpack_zip(archive: Path, dest: Path, limits: ArchiveLimits, tz: dt.tzinfo,
         if len(infos) > limits.max_members:
             raise ArchiveError(f"{label} holds {len(infos):,} entries, more than MAX_ARCHIVE_MEMBERS "
                                f"({limits.max_members:,}): split the download, or raise the limit in course_config.py.")
-        declared = sum(i.file_size for i in infos if _unpacked_kind(_member_name(i)))
+        declared = sum(i.file_size for i in infos if _unpacked(i, limits))
         if declared > limits.max_bytes:
             raise ArchiveError(f"{label} would unpack to {declared / 1e6:,.0f} MB of notebooks, more than "
                                f"MAX_ARCHIVE_BYTES ({limits.max_bytes / 1e6:,.0f} MB): split the download.")
@@ -306,7 +307,7 @@ def unpack_zip(archive: Path, dest: Path, limits: ArchiveLimits, tz: dt.tzinfo,
                 continue
             mtime = _member_time(info, tz)
             note = _refusal(info, rel, limits)
-            key = rel.as_posix().casefold()
+            key = rel.as_posix()
             if not note and key in seen:
                 note = "a second member with the same name in the archive: not unpacked"
             seen.add(key)
@@ -351,6 +352,8 @@ def _refusal(info: zipfile.ZipInfo, rel: PurePosixPath, limits: ArchiveLimits) -
     if rel.name.lower().endswith(NOTEBOOK_SUFFIX) and info.file_size > limits.max_member_bytes:
         return (f"{info.file_size / 1e6:.1f} MB, more than the {limits.max_member_bytes / 1e6:.0f} MB graded: "
                 "not unpacked (clear the outputs and submit again)")
+    if _wanted(rel) and info.file_size > _cap(rel, limits):
+        return f"{info.file_size / 1e6:.1f} MB, more than such a file can be: not unpacked"
     if info.file_size > RATIO_FLOOR_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
         ratio = info.file_size / max(info.compress_size, 1)
         return f"compressed {ratio:,.0f} times (a zip bomb?): not unpacked"

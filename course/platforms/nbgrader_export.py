@@ -245,7 +245,7 @@ def write_grades(gb: Gradebook, notebook: str, cfg: CourseConfig, graded: Graded
             submission = gb.add_submission(cfg.assignment, graded.student_id,
                                            **({"timestamp": graded.timestamp} if graded.timestamp else {}))
     else:
-        if graded.timestamp and submission.timestamp != parse_utc(graded.timestamp):
+        if graded.timestamp and not _same_time(submission.timestamp, graded.timestamp):  # a newer submission
             gb.update_or_create_submission(cfg.assignment, graded.student_id, timestamp=graded.timestamp)
     nb_row: SubmittedNotebook = gb.find_submission_notebook(notebook, cfg.assignment, graded.student_id)
     have = {grade.cell_id for grade in nb_row.grades}
@@ -266,7 +266,8 @@ def _stamp(folder: Path) -> str | None:
     return path.read_text(encoding="utf-8", errors="replace").strip() if path.is_file() else None
 
 
-def _same_time(a: str | None, b: str | None) -> bool:
+def _same_time(a: Any, b: Any) -> bool:
+    """Whether two timestamps (strings or datetimes, None for none) name the same instant, as nbgrader compares them."""
     try:
         return parse_utc(a) == parse_utc(b)
     except (ValueError, OverflowError):
@@ -281,8 +282,8 @@ def copy_for_formgrader(coursedir: CourseDirectory, cfg: CourseConfig, graded: G
     gradebook's timestamp equals the one in ``submitted/<student>/<assignment>/timestamp.txt``
     (both absent counts as equal); it shows the notebook of ``autograded/``. So a submission that
     did not come from ``submitted/`` (a flat file, an LMS download) gets a ``submitted/`` folder:
-    the notebook as graded and its timestamp.txt; and ``autograded/`` gets the same, when it has
-    no copy or one older than the graded submission. nbgrader's own ``submitted/`` is never changed.
+    the notebook as graded and its timestamp.txt; and ``autograded/`` gets a copy of ``submitted/``
+    when it has none or an older one. nbgrader's own ``submitted/`` is never changed.
 
     Returns:
         (whether anything was copied, a warning or "").
@@ -305,12 +306,8 @@ def copy_for_formgrader(coursedir: CourseDirectory, cfg: CourseConfig, graded: G
         warning = (f"{submitted / TIMESTAMP_FILE} says {stamp} but the graded submission is from {graded.timestamp}: "
                    "formgrader lists it as not autograded until they agree")
     current = (autograded / cfg.notebook).is_file() and _same_time(_stamp(autograded), stamp)
-    if not current:
-        autograded.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(kept if kept is not None and kept.is_file() else submitted / cfg.notebook,
-                        autograded / cfg.notebook)
-        if stamp is not None:
-            (autograded / TIMESTAMP_FILE).write_text(stamp + "\n", encoding="utf-8")
+    if not current:  # as nbgrader's autograde does: the submitted folder, timestamp.txt included
+        shutil.copytree(submitted, autograded, dirs_exist_ok=True)
         copied = True
     return copied, warning
 

@@ -235,10 +235,14 @@ def test_a_download_zipped_once_more_is_refused_with_what_to_do(tmp_path):
 
 
 def test_a_zip_bomb_member_is_not_unpacked(tmp_path):
-    archive = make_zip(tmp_path / "canvas.zip", [("smithbob_5002_900002_lab_rnn.ipynb", b"0" * 8_000_000)])
+    bomb = b"0" * 8_000_000
+    archive = make_zip(tmp_path / "canvas.zip", [("smithbob_5002_900002_lab_rnn.ipynb", bomb), ("loose.ipynb", bomb)])
     assert archive.stat().st_size < 100_000
-    (sub,) = find([archive], tmp_path)
+    log: list[str] = []
+    (sub,) = find([archive], tmp_path, log)
     assert "zip bomb" in sub.problem and "compressed" in sub.problem
+    assert any(line.endswith("canvas.zip:loose.ipynb is not graded: compressed 1,028 times (a zip bomb?): not unpacked")
+               for line in log), log
     assert not any(p.is_file() for p in (tmp_path / "unpacked").rglob("*"))
 
 
