@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import stat
 import zipfile
 from pathlib import Path
@@ -241,7 +242,7 @@ def test_a_zip_bomb_member_is_not_unpacked(tmp_path):
     log: list[str] = []
     (sub,) = find([archive], tmp_path, log)
     assert "zip bomb" in sub.problem and "compressed" in sub.problem
-    assert any(line.endswith("canvas.zip:loose.ipynb is not graded: compressed 1,028 times (a zip bomb?): not unpacked")
+    assert any(re.search(r"canvas.zip:loose.ipynb is not graded: compressed [\d,]+ times \(a zip bomb\?\)", line)
                for line in log), log
     assert not any(p.is_file() for p in (tmp_path / "unpacked").rglob("*"))
 
