@@ -70,9 +70,18 @@ MAX_NOTEBOOK_BYTES = 20_000_000  # larger submitted files are rejected unread
 MAX_CELLS = 2_000  # notebooks with more cells are rejected
 WORKER_THREADS = 1  # torch threads per worker (two 2-thread workers thrash on 2 cores)
 
+# --- Limits on what `course grade` unpacks from an LMS download (.zip) ---------
+MAX_ARCHIVE_BYTES = 2_000_000_000  # notebooks and metadata written from one zip, in all
+MAX_ARCHIVE_MEMBERS = 20_000  # entries in one zip
+MAX_COMPRESSION_RATIO = 200  # a member over 1 MB compressed more than this is not unpacked (zip bomb)
+
 # --- nbgrader -----------------------------------------------------------------
 # Read by nbgrader_config.py; names follow nbgrader's configuration classes.
 NBGRADER = {
+    # Per-cell limit of nbgrader's Validator and autograde (nbgrader's default, 30 s, stops the
+    # training cell: its 800 steps take about 170 CPU seconds on one thread). 900 s leaves a slow
+    # laptop or a shared JupyterHub five times that, and still stops a runaway cell.
+    "Execute.timeout": 900,
     "CourseDirectory.source_directory": "source",
     "CourseDirectory.release_directory": "release",
     "ClearSolutions.code_stub": {"python": "# YOUR CODE HERE\nraise NotImplementedError()"},

@@ -30,6 +30,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         require_isolation=args.require_isolation,
         threshold=not args.no_threshold,
         config_path=args.config,
+        roster=Path(args.roster) if args.roster else None,
     )
 
 
@@ -90,12 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("grade", help="grade submitted notebooks into results.json, feedback.md and a gradebook")
-    p.add_argument("paths", nargs="+", help="submitted .ipynb files or folders (nbgrader's submitted/ layout too)")
+    p.add_argument("paths", nargs="+", help="submitted .ipynb files, folders, or LMS downloads as downloaded "
+                   "(Moodle or Canvas .zip, Gradescope export, nbgrader's submitted/)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--resume", action="store_true", help="keep results already in --out for unchanged submissions")
     p.add_argument("--require-isolation", action="store_true", help="refuse to grade below full (bubblewrap) isolation")
     p.add_argument("--no-threshold", action="store_true", help="skip the grader-run training (its check then fails)")
+    p.add_argument("--roster", default=None, metavar="CSV",
+                   help="students (columns id, name, email): fills names and emails, lists who is missing")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("calibrate", help="measure the reference solution and write the perplexity threshold")

@@ -21,7 +21,7 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits applied to each submission's worker."""
+    """Resource limits applied to each submission's worker, and to the downloads `course grade` unpacks."""
 
     check_timeout_s: float
     submission_timeout_s: float
@@ -33,6 +33,10 @@ class Limits:
     max_notebook_bytes: int
     max_cells: int
     worker_threads: int
+    # what `course grade` unpacks from one downloaded zip (defaults for the workers' own Limits)
+    max_archive_bytes: int = 2_000_000_000
+    max_archive_members: int = 20_000
+    max_compression_ratio: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,17 @@ class CourseConfig:
     def autograded_points(self) -> int:
         return sum(self.points.values())
 
-    def apply_to_nbgrader(self, c: Any) -> None:
-        """Copy the nbgrader settings onto a traitlets config object ``c``."""
+    def apply_to_nbgrader(self, c: Any, root: str | os.PathLike[str] | None = None) -> None:
+        """Copy the nbgrader settings onto a traitlets config object ``c``.
+
+        Args:
+            c: the config object (nbgrader_config.py's ``c``).
+            root: nbgrader's course folder (``CourseDirectory.root``); None leaves nbgrader's own
+                choice (the folder it runs in) alone.
+        """
         c.CourseDirectory.course_id = self.course_id
-        c.CourseDirectory.root = str(self.root)
+        if root is not None:
+            c.CourseDirectory.root = str(root)
         for dotted, value in self.nbgrader.items():
             section, name = dotted.split(".", 1)
             setattr(getattr(c, section), name, value)
@@ -210,6 +221,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
         max_notebook_bytes=_count(m, "MAX_NOTEBOOK_BYTES"),
         max_cells=_count(m, "MAX_CELLS"),
         worker_threads=_count(m, "WORKER_THREADS"),
+        max_archive_bytes=_count(m, "MAX_ARCHIVE_BYTES"),
+        max_archive_members=_count(m, "MAX_ARCHIVE_MEMBERS"),
+        max_compression_ratio=_amount(m, "MAX_COMPRESSION_RATIO"),
     )
     nbgrader = dict(_require(m, "NBGRADER", dict))
     for key in nbgrader:

@@ -34,7 +34,8 @@ def fingerprint(ctx: Context, sub: Submission) -> str:
     """What a result depends on: the file, the grader, the config, the checks; used by --resume."""
     h = hashlib.sha256()
     h.update(GRADER_VERSION.encode())
-    h.update(sub.path.read_bytes() if sub.path.is_file() else b"")
+    h.update(sub.path.read_bytes() if sub.path.is_file() and not sub.problem else b"")
+    h.update(repr((sub.student_id, sub.problem)).encode())  # the probe seed follows the student id
     h.update(ctx.cfg.path.read_bytes())
     for path in sorted(ctx.cfg.autograder_dir.rglob("*")):  # checks, worker ops, plan, calibration
         if path.is_file() and "__pycache__" not in path.parts:
@@ -54,6 +55,9 @@ def out_of_time(st: State) -> str:
 def step_read(st: State) -> None:
     """Read the file defensively; an unreadable file is a result, not a crash."""
     limits = st.ctx.cfg.limits
+    if st.sub.problem:  # the download held no notebook of this student
+        st.rejected = st.sub.problem
+        return
     try:
         st.notebook = read_notebook(st.sub.path, limits.max_notebook_bytes, limits.max_cells)
     except NotebookError as exc:

@@ -14,12 +14,14 @@ from course.config import CourseConfig
 from course.grader.state import Context, State
 from course.grader.submission import Submission
 from course.grader.training_plot import PLOT_NAME, training_picture
+from course.platforms.lms import split_name
 
 OUT_OF_TIME = "Not run: the submission used up its total time limit ({s:.0f} s). Look for slow or endless loops."
 GRADEBOOK_COLUMNS = [  # nbgrader's `export` columns, then ours
     "assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-    "raw_score", "late_submission_penalty", "score", "max_score", "status",
+    "raw_score", "late_submission_penalty", "score", "max_score", "status", "name", "late", "lms", "submission",
 ]
+SUBMITTED_COPY = "submission.ipynb"  # the notebook as graded, beside results.json (formgrader shows it)
 MAX_OUTPUT_IN_FEEDBACK = 4_000  # characters of the student's own printed output shown back
 ANSWERS_NAME = "answers.json"  # the graded answer cells, beside results.json (read by `course similarity`)
 ANSWERS_FORMAT = 1
@@ -91,6 +93,9 @@ def build_results(st: State) -> dict[str, Any]:
         "flags": flags,
         "submission_id": st.sub.id,
         "student_id": st.sub.student_id,
+        "student_name": st.sub.name,
+        "lms": st.sub.lms,
+        "timestamp": st.sub.timestamp,
         "status": status,
         "isolation": ctx.isolation_name,
         "max_autograded": max_auto,
@@ -128,7 +133,7 @@ def feedback_markdown(results: dict[str, Any], output: str, order: list[str] | N
     """
     extra = results["extra_data"]
     lines = [
-        f"# Feedback for {extra['submission_id']}",
+        f"# Feedback for {extra.get('student_name') or extra['submission_id']}",
         "",
         f"**Autograded score: {results['score']:g} / {extra['max_autograded']:g}**",
         "",
@@ -207,7 +212,8 @@ def add_training_picture(st: State, results: dict[str, Any], folder: Path) -> No
 
 
 def write_submission(st: State) -> None:
-    """OUT/<id>/answers.json, training.png (when there is a training curve), feedback.md and results.json.
+    """OUT/<id>/answers.json, the notebook as graded, training.png (when there is a training curve), feedback.md
+    and results.json.
 
     Each is written atomically; results.json comes last and marks the result complete.
     """
@@ -215,9 +221,13 @@ def write_submission(st: State) -> None:
     folder = st.ctx.out_dir / st.sub.id
     folder.mkdir(parents=True, exist_ok=True)
     if st.assembly is not None:
-        atomic_write(folder / ANSWERS_NAME, json.dumps(answers_record(st), indent=1) + "\n")
+        atomic_write(folder / ANSWERS_NAME, json.dumps(answers_record(st), indent=1) + "
+")
     else:
         (folder / ANSWERS_NAME).unlink(missing_ok=True)
+    if st.notebook is not None:  # what was read and graded, for formgrader (`course export`)
+        atomic_write(folder / SUBMITTED_COPY, json.dumps(st.notebook, indent=1, ensure_ascii=False) + "
+")
     add_training_picture(st, results, folder)
     atomic_write(folder / "feedback.md", feedback_markdown(results, st.output, order=list(st.ctx.cfg.points)))
     atomic_write(folder / "results.json", json.dumps(results, indent=1) + "\n")  # last: marks the result complete
@@ -236,6 +246,10 @@ def _row(sub: Submission, results: dict[str, Any]) -> dict[str, Any]:
         "id": sub.id,
         "student_id": sub.student_id,
         "timestamp": sub.timestamp,
+        "name": sub.name,
+        "email": sub.email,
+        "lms": sub.lms,
+        "late": sub.late,
         "score": results["score"],
         "max_score": extra.get("max_autograded", 0.0),
         "status": extra.get("status", "graded"),
@@ -258,24 +272,36 @@ def load_summary(ctx: Context, sub: Submission) -> dict[str, Any] | None:
         return None
 
 
+def late_text(late: bool | None) -> str:
+    """The gradebook's late column: yes, no, or empty when the LMS does not say."""
+    return "" if late is None else ("yes" if late else "no")
+
+
 def write_gradebook(path: Path, cfg: CourseConfig, rows: list[dict[str, Any]]) -> None:
-    """gradebook.csv: one row per submission, nbgrader's export columns plus status."""
+    """gradebook.csv (UTF-8): one row per student, nbgrader's export columns, then status, the student's
+    full name, the LMS's late flag, the LMS and the result folder."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=GRADEBOOK_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in sorted(rows, key=lambda r: r["student_id"]):
+    for row in sorted(rows, key=lambda r: (r["student_id"], r.get("id", ""))):
+        name = row.get("name") or ""
+        first, last = split_name(name)  # one word (Canvas's "smithbob") is not split
         writer.writerow({
             "assignment": cfg.assignment,
             "duedate": cfg.duedate.isoformat(),
             "timestamp": row["timestamp"],
             "student_id": row["student_id"],
-            "last_name": "",
-            "first_name": "",
-            "email": "",
+            "last_name": last,
+            "first_name": first,
+            "email": row.get("email") or "",
             "raw_score": f"{row['score']:g}",
             "late_submission_penalty": "0",
             "score": f"{row['score']:g}",
             "max_score": f"{row['max_score']:g}",
             "status": row["status"],
+            "name": name,
+            "late": late_text(row.get("late")),
+            "lms": row.get("lms") or "",
+            "submission": row.get("id", ""),
         })
     atomic_write(path, buf.getvalue())

@@ -1,4 +1,4 @@
-"""Gradescope autograder bundle: `course gradescope` builds it; its run_autograder grades one submission."""
+"""Gradescope autograder bundle: `course gradescope` builds it; its run_autograder grades one student's submission."""
 from __future__ import annotations
 
 import base64
@@ -19,11 +19,13 @@ from rich.console import Console
 from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
 from course.errors import UserError
-from course.grader.batch import run_grade
+from course.grader.batch import grade_submissions
 from course.grader.calibration import check_calibration
 from course.grader.lab import load_lab
 from course.grader.results import atomic_write
 from course.grader.training_plot import PLOT_NAME
+from course.grader.submission import Submission, anonymous_id, safe_id
+from course.platforms.lms import GRADESCOPE, course_zone, iso_time, parse_time
 
 BUNDLE_REPO = "repo"  # folder of the zip (and of /autograder/source/) holding the repository pieces
 REQUIREMENTS = "requirements.txt"
@@ -294,8 +296,65 @@ def embed_training_plot(results: dict[str, Any], folder: Path) -> dict[str, Any]
     return results
 
 
+METADATA_JSON = "submission_metadata.json"  # Gradescope's record of the submission, beside submission/
+
+
+def gradescope_identity(root: Path, notebook: Path, tz_name: str) -> Submission:
+    """The submission to grade, with the student Gradescope names in ``root/submission_metadata.json``.
+
+    The first user's ``sid`` (their student id in the Gradescope roster), else their Gradescope
+    user ``id``, is the student id: the probe seed follows it. A missing or malformed file is
+    logged on the instructor-only stdout and the notebook is graded under an id made from its
+    bytes, so that two students never share a seed by accident.
+
+    Args:
+        root: Gradescope's /autograder.
+        notebook: the copy of the submitted notebook to grade.
+        tz_name: the course's time zone, for the timestamp.
+
+    Returns:
+        The submission, with the student's id, name, email, submission time and late flag.
+    """
+    tz = course_zone(tz_name)
+    meta_file = root / METADATA_JSON
+    meta: Any = None
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        print(f"run_autograder: no {meta_file}: the student is not known")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"run_autograder: {meta_file} is not readable JSON ({exc}): the student is not known")
+    users = meta.get("users") if isinstance(meta, dict) else None
+    user = users[0] if isinstance(users, list) and users and isinstance(users[0], dict) else None
+    if user is None:
+        if meta is not None:
+            print(f"run_autograder: {meta_file} lists no users: the student is not known")
+        student = anonymous_id(notebook)
+        return Submission(student, notebook, student, lms=GRADESCOPE, origin=str(notebook))
+    text = lambda key: "" if user.get(key) is None else str(user.get(key)).strip()
+    student = text("sid") or text("id") or anonymous_id(notebook)
+    if len(users) > 1:
+        print(f"run_autograder: a group submission; graded for {text('name') or student}")
+    created = parse_time(meta.get("created_at"), tz)
+    assignment = meta.get("assignment") if isinstance(meta.get("assignment"), dict) else {}
+    due = parse_time(assignment.get("due_date"), tz)
+    previous = meta.get("previous_submissions")
+    return Submission(
+        id=safe_id(f"{text('name')}_{student}" if text("name") else student),
+        path=notebook,
+        student_id=student,
+        timestamp=iso_time(created, tz, exact=True) if created is not None else "",
+        name=text("name"),
+        email=text("email"),
+        lms=GRADESCOPE,
+        late=created > due if created is not None and due is not None else None,
+        attempt=len(previous) + 1 if isinstance(previous, list) else 1,
+        origin=str(notebook),
+    )
+
+
 def run_autograder(root: Path) -> int:
-    """Grade ``root/submission`` with `course grade` and put its results.json at ``root/results``.
+    """Grade ``root/submission`` as the student ``root/submission_metadata.json`` names, into ``root/results``.
 
     Returns:
         0 when results.json was written from a grading run; 1 when it reports a grader failure.
@@ -316,8 +375,10 @@ def run_autograder(root: Path) -> int:
             inbox, out = Path(tmp) / "submission", Path(tmp) / "graded"
             inbox.mkdir()
             shutil.copyfile(notebook, inbox / cfg.notebook)
+            sub = gradescope_identity(root, inbox / cfg.notebook, cfg.timezone)
+            print(f"run_autograder: grading {sub.name or 'an unnamed student'} (student id {sub.student_id})")
             console = Console(file=sys.stdout, width=120)
-            run_grade([inbox], out, jobs=1, console=console)
+            grade_submissions(cfg, [sub], out, jobs=1, console=console)
             graded = sorted(out.glob("*/results.json"))
             if len(graded) != 1:
                 raise RuntimeError(f"`course grade` wrote {len(graded)} results for one submission")

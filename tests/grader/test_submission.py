@@ -17,9 +17,10 @@ def test_nbgrader_layout_gives_student_ids(tmp_path, write_nb):
     for student in ["bob", "alice"]:
         write_nb(notebook(), f"submitted/{student}/lab_rnn/lab_rnn.ipynb")
     (tmp_path / "submitted/alice/lab_rnn/timestamp.txt").write_text("2026-12-01 10:00:00 UTC\n")
-    subs = discover([tmp_path], "lab_rnn")
+    subs = discover([tmp_path], "lab_rnn", timezone="Europe/Madrid")
     assert [s.id for s in subs] == ["alice", "bob"]
-    assert subs[0].student_id == "alice" and subs[0].timestamp == "2026-12-01 10:00:00 UTC"
+    assert subs[0].student_id == "alice" and subs[0].lms == "nbgrader"
+    assert subs[0].timestamp == "2026-12-01T11:00:00+01:00"  # nbgrader's UTC time, in the course's zone
 
 
 def test_plain_files_use_the_stem_and_clashes_stay_unique(tmp_path, write_nb):

@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from course.config import VISIBILITIES, load_config
+from course.grader.grade import submission_seed
 from course.platforms import gradescope
 from course.platforms.gradescope import BUNDLE_REPO, BundleError, build_bundle, pick_notebook, pinned_requirements
 
@@ -205,7 +206,7 @@ def test_grader_failure_gives_results_saying_so(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(gradescope, "run_grade", broken)
+    monkeypatch.setattr(gradescope, "grade_submissions", broken)
     (tmp_path / "submission").mkdir()
     nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / "submission" / "lab_rnn.ipynb"))
     assert gradescope.run_autograder(tmp_path) == 1
@@ -231,6 +232,77 @@ def test_run_autograder_without_its_venv_still_writes_results(bundle, tmp_path):
     assert results["score"] == 0 and results["output"] == gradescope.GRADER_FAILED
 
 
+# --- who submitted: /autograder/submission_metadata.json ------------------------------------
+
+# As Gradescope writes it (its autograder documentation): the submission, its assignment, its users.
+METADATA = {
+    "id": 123456,
+    "created_at": "2026-12-19T08:30:00.123456-08:00",
+    "assignment": {"due_date": "2026-12-18T23:59:00.000000+01:00", "group_size": None, "group_submission": False,
+                   "id": 25828, "course_id": 1234, "late_due_date": None, "release_date": "2026-11-20T00:00:00+01:00",
+                   "title": "Lab RNN", "total_points": "110.0"},
+    "submission_method": "upload",
+    "users": [{"email": "ana.garcia@estudiantat.upc.edu", "id": 98765, "name": "Ana García", "sid": "A0001"}],
+    "previous_submissions": [{"submission_time": "2026-12-18T10:00:00.000000-08:00", "score": 0.0, "results": {}}],
+}
+
+
+def autograder_root(tmp_path: Path, metadata) -> Path:
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    shutil.copyfile(load_config().release_notebook, root / "submission" / "lab_rnn.ipynb")
+    if metadata is not None:
+        text = metadata if isinstance(metadata, str) else json.dumps(metadata)
+        (root / gradescope.METADATA_JSON).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_the_student_comes_from_submission_metadata(tmp_path):
+    root = autograder_root(tmp_path, METADATA)
+    sub = gradescope.gradescope_identity(root, root / "submission" / "lab_rnn.ipynb", "Europe/Madrid")
+    assert (sub.id, sub.student_id, sub.name, sub.email, sub.lms) == (
+        "Ana_Garcia_A0001", "A0001", "Ana García", "ana.garcia@estudiantat.upc.edu", "gradescope")
+    assert sub.timestamp == "2026-12-19T17:30:00.123456+01:00" and sub.late is True and sub.attempt == 2
+
+
+def test_without_a_sid_the_gradescope_user_id_is_the_student_id(tmp_path):
+    users = [{"email": "bob@x.edu", "id": 98766, "name": "Bob Smith"}]
+    root = autograder_root(tmp_path, {**METADATA, "users": users, "previous_submissions": []})
+    sub = gradescope.gradescope_identity(root, root / "submission" / "lab_rnn.ipynb", "Europe/Madrid")
+    assert (sub.student_id, sub.name, sub.attempt) == ("98766", "Bob Smith", 1)
+
+
+@pytest.mark.parametrize("metadata, said", [
+    (None, "no "), ("{not json", "not readable JSON"), ('{"users": []}', "lists no users"),
+    ("[1, 2]", "lists no users"),
+])
+def test_missing_or_broken_metadata_gives_an_id_of_the_notebook(tmp_path, capsys, metadata, said):
+    root = autograder_root(tmp_path, metadata)
+    notebook = root / "submission" / "lab_rnn.ipynb"
+    sub = gradescope.gradescope_identity(root, notebook, "Europe/Madrid")
+    assert sub.student_id.startswith("anonymous-") and said in capsys.readouterr().out
+    other = tmp_path / "other.ipynb"
+    other.write_bytes(notebook.read_bytes().replace(b"YOUR CODE HERE", b"MY CODE HERE", 1))
+    assert gradescope.gradescope_identity(root, other, "Europe/Madrid").student_id != sub.student_id
+
+
+def test_run_autograder_grades_as_the_student_gradescope_names(tmp_path, capsys):
+    cfg = load_config()
+    root = autograder_root(tmp_path, METADATA)
+    assert gradescope.run_autograder(root) == 0
+    results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert_gradescope_results(results)
+    extra = results["extra_data"]
+    assert (extra["student_id"], extra["student_name"], extra["submission_id"]) == (
+        "A0001", "Ana García", "Ana_Garcia_A0001")
+    assert "Feedback for Ana García" in capsys.readouterr().out
+    ana = gradescope.gradescope_identity(root, root / "submission" / "lab_rnn.ipynb", cfg.timezone)
+    bob = gradescope.gradescope_identity(autograder_root(tmp_path / "b", {**METADATA, "users": [
+        {"email": "bob@x.edu", "id": 98766, "name": "Bob Smith", "sid": "A0002"}]}),
+        root / "submission" / "lab_rnn.ipynb", cfg.timezone)
+    assert submission_seed(cfg, ana) != submission_seed(cfg, bob)  # no longer one seed for everyone
+
+
 # --- end to end: unzip, setup.sh into a fresh venv, run_autograder on three notebooks ---------
 
 
@@ -248,6 +320,7 @@ def _grade(root: Path, notebook: Path, env: dict[str, str]) -> dict:
     shutil.rmtree(submission, ignore_errors=True)
     submission.mkdir()
     shutil.copyfile(notebook, submission / "lab_rnn.ipynb")
+    (root / gradescope.METADATA_JSON).write_text(json.dumps(METADATA), encoding="utf-8")  # as Gradescope puts it
     proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -289,6 +362,7 @@ def test_bundle_end_to_end(tmp_path):
 
     solution = _grade(root, cfg.source_notebook, env)
     assert solution["score"] == cfg.autograded_points, [t["name"] for t in solution["tests"] if t["status"] != "passed"]
+    assert solution["extra_data"]["student_id"] == "A0001"  # the student submission_metadata.json names
     assert all(t["status"] == "passed" for t in solution["tests"])
     assert sum(t["max_score"] for t in solution["tests"]) == cfg.autograded_points
     if expected_visibility:

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import parse_utc
+from traitlets.config.loader import PyFileConfigLoader
 
 from course.cli import main as course_main
 from course.config import load_config
@@ -197,3 +201,69 @@ def test_cli(course_dir, graded, tmp_path, capsys):
     assert course_main(["export", str(graded), "--course-dir", str(course_dir)]) == 1  # carol was skipped
     out = capsys.readouterr().out
     assert "2 submission(s)" in out and "skipped carol" in out
+
+
+# --- a course folder made for formgrader ------------------------------------------------------------
+
+
+def test_the_repository_config_copied_into_a_course_folder_points_nbgrader_there(tmp_path, graded, cfg):
+    """The trap: a copy used to reset nbgrader's root to the repository (gradebook.db there, grades.csv empty)."""
+    course = tmp_path / "formgrader-course"
+    course.mkdir()
+    shutil.copyfile(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    loaded = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    assert loaded.CourseDirectory.root == str(course)
+    assert loaded.CourseDirectory.course_id == cfg.course_id and loaded.Execute.timeout == 900
+    repo_loaded = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    assert repo_loaded.CourseDirectory.root == str(REPO)
+    export_to_gradebook(graded, course, cfg)
+    nbgrader(course, "export", "--to", "grades.csv")
+    with (course / "grades.csv").open(newline="") as fh:
+        assert sorted(row["student_id"] for row in csv.DictReader(fh)) == ["alice", "bob"]
+    assert (course / "gradebook.db").is_file() and not (REPO / "gradebook.db").exists()
+
+
+def flat_grading_folder(tmp_path: Path, cfg, stamps: dict[str, str]) -> Path:
+    """A `course grade --out` folder for submissions that were flat files or LMS downloads (no submitted/)."""
+    out = tmp_path / "graded-flat"
+    lines = ["assignment,timestamp,student_id,first_name,last_name,email,score,max_score,status,name,lms,submission"]
+    for folder, (student, lms) in {"zoe": ("zoe", "files"), "Carla_Diaz_Ruiz_12347": ("12347", "moodle")}.items():
+        results = results_json(cfg, student, {"MyRNN": 2.0})
+        results["extra_data"]["submission_id"] = folder
+        (out / folder).mkdir(parents=True)
+        (out / folder / "results.json").write_text(json.dumps(results))
+        shutil.copyfile(cfg.release_notebook, out / folder / "submission.ipynb")  # the notebook as graded
+        first, last = ("Carla", "Díaz Ruiz") if lms == "moodle" else ("", "")
+        lines.append(f"{cfg.assignment},{stamps[student]},{student},{first},{last},,{results['score']},100,graded,"
+                     f"{first} {last},{lms},{folder}")
+    (out / "gradebook.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def test_formgrader_shows_flat_file_submissions_as_autograded(tmp_path, cfg):
+    stamps = {"zoe": "2026-12-18T15:45:30+01:00", "12347": "2026-12-18T23:58:00.250000+01:00"}
+    graded = flat_grading_folder(tmp_path, cfg, stamps)
+    course = tmp_path / "formgrader-course"
+    course.mkdir()
+    summary = export_to_gradebook(graded, course, cfg)
+    assert str(course / "nbgrader_config.py") in summary["made"]
+    written = (course / "nbgrader_config.py").read_text(encoding="utf-8")
+    assert "import course" not in written and "from course" not in written  # loads in any Jupyter with nbgrader
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()  # as formgrader loads it
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    shown = {s["student"]: s for s in api.get_submissions(cfg.assignment)}
+    assert set(shown) == {"zoe", "12347"}
+    for student, stamp in stamps.items():
+        assert shown[student]["autograded"] is True and shown[student]["score"] == cfg.autograded_points - 2
+        assert parse_utc(shown[student]["timestamp"]) == parse_utc(stamp)
+        assert (course / "submitted" / student / cfg.assignment / "timestamp.txt").read_text().strip() == stamp
+    assert [s["autograded"] for s in api.get_student_submissions("zoe")] == [True]
+    assert api.get_student("12347")["last_name"] == "Díaz Ruiz"
+
+    # Carla resubmits; graded again, the export brings formgrader's copy and time up to date.
+    later = {**stamps, "12347": "2026-12-19T08:00:00+01:00"}
+    shutil.rmtree(course / "submitted" / "12347")  # nbgrader's submitted/ is never rewritten; here it was ours
+    export_to_gradebook(flat_grading_folder(tmp_path / "again", cfg, later), course, cfg)
+    again = {s["student"]: s for s in api.get_submissions(cfg.assignment)}
+    assert again["12347"]["autograded"] is True and parse_utc(again["12347"]["timestamp"]) == parse_utc(later["12347"])
+    assert (course / "autograded" / "12347" / cfg.assignment / "timestamp.txt").read_text().strip() == later["12347"]
