@@ -221,13 +221,11 @@ def write_submission(st: State) -> None:
     folder = st.ctx.out_dir / st.sub.id
     folder.mkdir(parents=True, exist_ok=True)
     if st.assembly is not None:
-        atomic_write(folder / ANSWERS_NAME, json.dumps(answers_record(st), indent=1) + "
-")
+        atomic_write(folder / ANSWERS_NAME, json.dumps(answers_record(st), indent=1) + "\n")
     else:
         (folder / ANSWERS_NAME).unlink(missing_ok=True)
     if st.notebook is not None:  # what was read and graded, for formgrader (`course export`)
-        atomic_write(folder / SUBMITTED_COPY, json.dumps(st.notebook, indent=1, ensure_ascii=False) + "
-")
+        atomic_write(folder / SUBMITTED_COPY, json.dumps(st.notebook, indent=1, ensure_ascii=False) + "\n")
     add_training_picture(st, results, folder)
     atomic_write(folder / "feedback.md", feedback_markdown(results, st.output, order=list(st.ctx.cfg.points)))
     atomic_write(folder / "results.json", json.dumps(results, indent=1) + "\n")  # last: marks the result complete
