@@ -23,8 +23,8 @@ from course.grader.batch import grade_submissions
 from course.grader.calibration import check_calibration
 from course.grader.lab import load_lab
 from course.grader.results import atomic_write
-from course.grader.training_plot import PLOT_NAME
 from course.grader.submission import Submission, anonymous_id, safe_id
+from course.grader.training_plot import PLOT_NAME
 from course.platforms.lms import GRADESCOPE, course_zone, iso_time, parse_time
 
 BUNDLE_REPO = "repo"  # folder of the zip (and of /autograder/source/) holding the repository pieces
