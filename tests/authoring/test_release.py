@@ -29,11 +29,11 @@ def fresh() -> str:
 def repo_copy(tmp_path):
     """A copy of the parts of the repository the release needs; returns its CourseConfig."""
     root = tmp_path / "repo"
-    for name in ("course", "source"):
+    for name in ("course", "source", "corpus"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
     # the release keeps its .github/ (the Classroom files are part of what --check compares)
     shutil.copytree(REPO / "release", root / "release", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("course_config.py", "nbgrader_config.py", "pyproject.toml"):
+    for name in ("course_config.py", "nbgrader_config.py", "pyproject.toml", "requirements.lock"):
         shutil.copy(REPO / name, root / name)
     return load_config(root / "course_config.py")
 
@@ -143,7 +143,9 @@ def first_error(cell):
 
 def test_release_notebook_runs_with_every_exercise_unimplemented():
     nb = nbformat.read(str(CFG.release_notebook), as_version=4)
-    out = execute_notebook(nb, {"STEPS": 5, "USE_GPU_CONFIG": False}, threads=1, allow_errors=True, timeout=300)
+    # In the release folder, as in the student repository: the corpus file lies beside the notebook.
+    out = execute_notebook(nb, {"STEPS": 5, "USE_GPU_CONFIG": False}, threads=1, allow_errors=True, timeout=300,
+                           cwd=CFG.release_notebook.parent)
     cells = [c for c in out.cells if c.cell_type == "code"]
     tests_seen, independent_run = set(), []
     for cell, dependent in zip(cells, exercise_dependent(cells)):
