@@ -73,6 +73,27 @@ def test_check_catches_a_stale_release(repo_copy, capsys):
     assert repo_copy.release_notebook.read_bytes() == before, "--check must not write"
 
 
+def test_check_catches_a_stale_student_readme_corpus_copy_or_badge(repo_copy, capsys):
+    folder = repo_copy.release_notebook.parent
+    (folder / "README.md").write_text("# an old README\n", encoding="utf-8")
+    (folder / repo_copy.corpus_path.name).unlink()
+    assert main_release(check=True, config=repo_copy) == 1
+    err = capsys.readouterr().err
+    assert f"release/{repo_copy.assignment}/README.md is missing or stale (student README" in err
+    assert f"release/{repo_copy.assignment}/{repo_copy.corpus_path.name} is missing or stale" in err
+    # Another student repository in the configuration: the badge and the download address change.
+    config = repo_copy.path.read_text(encoding="utf-8").replace(f'"{repo_copy.student_repo}"', '"another/lab"')
+    repo_copy.path.write_text(config, encoding="utf-8")
+    moved = load_config(repo_copy.path)
+    assert main_release(config=moved) == 0
+    release = moved.release_notebook.read_text(encoding="utf-8")
+    assert "colab.research.google.com/github/another/lab/blob/main/lab_rnn.ipynb" in release
+    assert "raw.githubusercontent.com/another/lab/main/pydoc_topics.txt" in release
+    assert repo_copy.student_repo not in release
+    assert "github.com/another/lab.git" in (folder / "README.md").read_text(encoding="utf-8")
+    assert (folder / moved.corpus_path.name).read_bytes() == moved.corpus_path.read_bytes()
+
+
 def test_check_catches_a_leaked_marker(repo_copy, capsys):
     edit_cell(repo_copy.release_notebook, "encode", lambda s: s + "\n    ### BEGIN SOLUTION")
     assert main_release(check=True, config=repo_copy) == 1
