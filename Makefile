@@ -39,11 +39,14 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-# A clean install in a throw-away venv, frozen into requirements.lock (a few minutes).
+# A clean install in a throw-away venv, frozen into requirements.lock (a few minutes). It is resolved on the
+# oldest CPython 3.11 the course supports (LOCK_PYTHON, Debian 12's 3.11.2 where it exists), so that every pin
+# also installs on later 3.11 releases: resolved on 3.11.7, pip picks soupsieve 4.1.4, which needs 3.11.5.
+LOCK_PYTHON ?= $(shell test -x /usr/bin/python3.11 && echo /usr/bin/python3.11 || echo $(PYTHON))
 lock:
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: make lock needs Python 3.11" >&2; exit 1; }
+	@$(LOCK_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: make lock needs Python 3.11" >&2; exit 1; }
 	rm -rf build/lock-venv
-	$(PYTHON) -m venv build/lock-venv
+	$(LOCK_PYTHON) -m venv build/lock-venv
 	build/lock-venv/bin/python -m pip install -q --upgrade pip
 	build/lock-venv/bin/python -m pip install -q $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e '.[test]'
 	{ sed -n '/^#/p' $(LOCK); build/lock-venv/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK).new

@@ -1,6 +1,7 @@
 """requirements.lock pins the whole grading environment, and every installer goes through it."""
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from course.lock import LOCK_FILE, LockError, canonical, read_lock
 from course.platforms.gradescope import SETUP_SH
@@ -43,6 +45,17 @@ def test_requires_python_is_the_python_the_lock_is_made_for():
     assert PYPROJECT["requires-python"] == ">=3.11,<3.12"
     assert sys.version_info[:2] == (3, 11)
     assert "CPython 3.11" in (REPO / LOCK_FILE).read_text().split("\n\n")[0]
+
+
+def test_every_locked_distribution_installs_on_every_3_11_release():
+    """Resolved on 3.11.7, pip picked soupsieve 4.1.4 (Requires-Python >=3.11.5), which 3.11.2 cannot install."""
+    narrow = {}
+    for dist in importlib.metadata.distributions():
+        spec = SpecifierSet(dist.metadata.get("Requires-Python") or "")
+        refused = [f"3.11.{n}" for n in range(15) if not spec.contains(f"3.11.{n}", prereleases=True)]
+        if refused and canonical(dist.metadata["Name"]) in LOCK:
+            narrow[dist.metadata["Name"]] = (dist.version, str(spec))
+    assert narrow == {}, f"pins that some CPython 3.11 cannot install (regenerate with make lock): {narrow}"
 
 
 def test_the_lock_accepts_only_exact_pins(tmp_path):
