@@ -33,8 +33,9 @@ SECRET_NAME = "COURSE_ADV_SECRET"  # set in the grader's environment by the suit
 MAX_PROCESSES = load_config().limits.max_processes
 MAX_FILE_BYTES = load_config().limits.max_file_size_mb << 20
 TMPFS_BYTES = 4 * MAX_FILE_BYTES  # size of each private tmpfs at the bwrap level
-SCRUBBED_ENV = {"PATH", "PWD", "HOME", "TMPDIR", "LANG", "LC_ALL", "USER", "LOGNAME", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "MPLCONFIGDIR"}
+SCRUBBED_ENV = {"PATH", "PWD", "HOME", "TMPDIR", "LANG", "LC_ALL", "USER", "LOGNAME", "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND",
+                "MPLCONFIGDIR"}
 VERDICT_RE = re.compile(r"Cell `([^`]+)` raised an error: RuntimeError: VERDICT (.*?) ENDVERDICT", re.S)
 
 
@@ -165,7 +166,8 @@ def _release_bytes() -> bytes:
 
 def _many_cells(env: Env) -> dict:
     nb = nbfactory.release()
-    nb["cells"] = [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [], "execution_count": None}] * 100_000
+    empty = {"cell_type": "code", "metadata": {}, "source": "", "outputs": [], "execution_count": None}
+    nb["cells"] = [empty] * 100_000
     return nb
 
 
@@ -276,7 +278,7 @@ READ_REPO = '''
 import os
 found = {}
 for rel in ("course_config.py", "autograder/lab_rnn/reference.py", "autograder/lab_rnn/calibration.json",
-            "source/lab_rnn/lab_rnn.ipynb", "course/grade.py", ".git/config"):
+            "source/lab_rnn/lab_rnn.ipynb", "course/grade.py", ".git/config", "corpus/pydoc_topics.txt"):
     try:
         with open(os.path.join(ADV["repo"], rel), "rb") as f:
             found[rel] = "read: " + f.read(80).decode("utf-8", "replace")
@@ -297,7 +299,8 @@ _verdict(**found)
 
 SEARCH_FS = '''
 import os, time
-wanted = {"course_config.py", "calibration.json", "lab_rnn.ipynb", "test_myrnn.py", "nbgrader_export.py", "keeper.py"}
+wanted = {"course_config.py", "calibration.json", "lab_rnn.ipynb", "test_myrnn.py", "nbgrader_export.py", "keeper.py",
+          "pydoc_topics.txt"}
 found, seen, t0 = [], 0, time.monotonic()
 for root, dirs, files in os.walk("/"):
     if root == "/":
@@ -927,7 +930,8 @@ def check_write_outside(g: Graded, env: Env) -> None:
         assert "errno 30" in v[key], (key, v[key])  # EROFS
     # Other paths may be creatable inside the sandbox's own tmpfs; the host must never see them.
     for path in (Path(env.canary_dir) / "written-by-worker", REPO / f"adv-{env.marker}.txt",
-                 Path(f"/tmp/adv-{env.marker}"), Path(env.out_dir) / f"forged-{env.marker}", Path(f"/etc/adv-{env.marker}")):
+                 Path(f"/tmp/adv-{env.marker}"), Path(env.out_dir) / f"forged-{env.marker}",
+                 Path(f"/etc/adv-{env.marker}")):
         assert not path.exists(), path
 
 
@@ -982,7 +986,8 @@ def check_signals(g: Graded, env: Env) -> None:
 def check_privilege(g: Graded, env: Env) -> None:
     check_write_outside(g, env)
     v = _verdict(g, "lstm_cell")
-    for key in ("setuid_0", "unshare_user_ns", "unshare_net_ns", "mount_tmpfs", "chroot", "cgroup_escape", "sudo", "su"):
+    for key in ("setuid_0", "unshare_user_ns", "unshare_net_ns", "mount_tmpfs", "chroot", "cgroup_escape", "sudo",
+                "su"):
         assert _refused(v[key]), (key, v[key])
     assert v["uid"] == 65534 and int(v["CapEff"], 16) == 0, v
 
