@@ -18,7 +18,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/matplotlib
 export PYTHONHASHSEED := 0
 $(shell mkdir -p $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR))
 
-.PHONY: demo test install lock system-deps release release-check grade calibrate bench bench-tune clean
+.PHONY: demo test install lock system-deps release release-check grade calibrate bench bench-tune bench-report clean
 
 LOCK := requirements.lock
 # torch's CPU wheels (+cpu in the lock; PyPI's Linux torch is the multi-GB CUDA build), unless pip's own
@@ -84,7 +84,12 @@ bench: install system-deps
 	$(PY) bench/model.py & model=$$!; \
 	$(PY) bench/grading.py --load "bench/model.py (LSTM training on both cores)"; graded=$$?; \
 	wait $$model && test $$graded -eq 0
+	$(PY) bench/report.py
 	$(PY) bench/write_results.py
+
+# `course report` and `course similarity` on 1,000 synthetic graded submissions (under a minute).
+bench-report: install
+	$(PY) bench/report.py
 
 # The comparison behind the notebook's CPU default (about 16 minutes); writes the committed bench/tune.json.
 bench-tune: install

@@ -16,14 +16,13 @@ import threading
 import time
 from pathlib import Path
 
+from course.authoring.jupyter_env import isolated_env
+from course.authoring.release import CORPUS_CELL_ID, set_assignments
+from course.config import load_config
+from course.grader.lab import lab_module
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-import nbfactory  # noqa: E402  (builds submissions from the source notebook)
-
-from course.authoring.jupyter_env import isolated_env  # noqa: E402
-from course.authoring.release import CORPUS_CELL_ID, set_assignments  # noqa: E402
-from course.config import load_config  # noqa: E402
+MUTANTS = ("fails-lstm-gate-order",)  # the realistic mistakes graded, from autograder/lab_rnn/variants.py
 
 
 def variants() -> dict[str, dict]:
@@ -31,15 +30,20 @@ def variants() -> dict[str, dict]:
 
     Each is built on the release notebook (what a student submits), answers filled in.
     """
-    rel = nbfactory.release()
-    answers = {gid: nbfactory.answer_source(gid) for gid in nbfactory.answer_ids()}
-    solved = nbfactory.with_answers(rel, **answers)
-    return {
-        "solution": solved,
-        "untouched-release": rel,
-        "fails-lstm-gate-order": nbfactory.with_patched(
-            "lstm_cell", "i, f, g, o = gates.chunk(4, dim=1)", "i, f, o, g = gates.chunk(4, dim=1)", solved),
-    }
+    cfg = load_config()
+    catalogue = lab_module(cfg, "variants")  # autograder/<assignment>/variants.py
+    rel = json.loads(cfg.release_notebook.read_text(encoding="utf-8"))
+    chosen = {"solution": catalogue.variant_notebook(catalogue.Variant("solution", {}), cfg, rel),
+              "untouched-release": rel}
+    chosen.update({name: catalogue.variant_notebook(catalogue.BY_NAME[name], cfg, rel) for name in MUTANTS})
+    return chosen
+
+
+def write(nb: dict, path: Path) -> Path:
+    """Write a notebook dict as JSON; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
 
 
 QUICK_VARIANTS = ("solution", "untouched-release")  # the smoke test grades only these
@@ -82,7 +86,7 @@ def write_submissions(chosen: dict[str, dict], copies: int, steps: int, folder: 
     for name, nb in chosen.items():
         nb = set_parameters(copy.deepcopy(nb), parameters_override(steps))
         nb = set_corpus_file(nb, load_config().corpus_path)
-        subs += [nbfactory.write(nb, folder / f"{name}-{i}.ipynb") for i in range(copies)]
+        subs += [write(nb, folder / f"{name}-{i}.ipynb") for i in range(copies)]
     return subs
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import bz2
+import functools
 import gzip
 import json
 import lzma
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course.authoring.solution import solution_namespace
 from course.config import load_config
 from course.corpus import CorpusError, load_course_corpus
 from course.errors import ConfigError
@@ -182,23 +184,19 @@ def lr_scale(done: int, steps: int, decay: float) -> float:
     return min(1.0, (steps - done) / decay_steps) if decay_steps else 1.0
 
 
-class CharLSTM(nn.Module):
-    """Embedding -> LSTM -> linear head over the vocabulary (dropout before and after the LSTM)."""
+@functools.cache
+def notebook_charlstm() -> type[nn.Module]:
+    """The CharLSTM class of the source notebook's solution cell (trusted instructor code, run in this process)."""
+    return solution_namespace(load_config(), ["CharLSTM"])["CharLSTM"]
 
-    def __init__(self, vocab_size: int, cfg: LSTMConfig):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, cfg.embed)
-        self.lstm = nn.LSTM(cfg.embed, cfg.hidden, cfg.layers, batch_first=True)
-        self.head = nn.Linear(cfg.hidden, vocab_size)
-        self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, state=None):
-        """Args: x [batch, seq_len] ids; state (h, c) each [layers, batch, hidden] or None.
+def charlstm(vocab_size: int, cfg: LSTMConfig) -> nn.Module:
+    """The notebook's CharLSTM with cfg's sizes: embedding -> LSTM -> linear, dropout before and after the LSTM.
 
-        Returns: logits [batch, seq_len, vocab] and the new state.
-        """
-        out, state = self.lstm(self.drop(self.embed(x)), state)  # [batch, seq_len, hidden]
-        return self.head(self.drop(out)), state
+    Called as ``model(x, state)``: x [batch, seq_len] ids, state (h, c) each [layers, batch, hidden] or None;
+    returns logits [batch, seq_len, vocab] and the new state.
+    """
+    return notebook_charlstm()(vocab_size, cfg.embed, cfg.hidden, cfg.layers, cfg.dropout)
 
 
 def stream_windows(ids: torch.Tensor, batch: int, seq_len: int):
@@ -219,7 +217,7 @@ def stream_windows(ids: torch.Tensor, batch: int, seq_len: int):
 
 
 @torch.no_grad()
-def lstm_bpc(model: CharLSTM, context: torch.Tensor, target: torch.Tensor, chunk: int = 1000) -> float:
+def lstm_bpc(model: nn.Module, context: torch.Tensor, target: torch.Tensor, chunk: int = 1000) -> float:
     """Bits per character of `target`, read as one stream with the state carried throughout.
 
     Args:
@@ -238,7 +236,7 @@ def lstm_bpc(model: CharLSTM, context: torch.Tensor, target: torch.Tensor, chunk
 
 
 def train_lstm(train_ids, vocab_size, cfg, steps, eval_at=(), evaluate=None, seed=0, log=None):
-    """Train a CharLSTM with Adam for a fixed number of steps, carrying a detached state.
+    """Train the notebook's CharLSTM with Adam for a fixed number of steps, carrying a detached state.
 
     The learning rate follows the notebook's schedule over exactly `steps` steps (see lr_scale),
     so a run of N steps is the notebook's recipe with STEPS = N, not a checkpoint of a longer run.
@@ -253,7 +251,7 @@ def train_lstm(train_ids, vocab_size, cfg, steps, eval_at=(), evaluate=None, see
         the wall time on an otherwise idle core), and the mean training loss since the last checkpoint.
     """
     torch.manual_seed(seed)
-    model = CharLSTM(vocab_size, cfg)
+    model = charlstm(vocab_size, cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     windows = stream_windows(train_ids, cfg.batch, cfg.seq_len)
     state, seconds, cpu, points, losses = None, 0.0, 0.0, [], []
@@ -303,7 +301,8 @@ def machine(threads: int) -> dict:
     """A short description of this machine and of the torch threads used."""
     cpu = platform.processor()
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "python": platform.python_version(),
@@ -393,6 +392,7 @@ def run_models(train: str, heldout: str, vocab: list[str], max_order: int, lstm_
 
 def plot(results: dict, path: Path, title: str, xkey: str = "seconds") -> None:
     """bpc against training seconds (checkpoint key `xkey`) of the LSTM runs, with the baselines as horizontal lines."""
+    # Imported here, not at the top: only the plot needs matplotlib, and its Agg backend must be chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -473,8 +473,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="LSTM runs trained at once, each in its own process (default: 2, or 1 on one core)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per LSTM run (default 1)")
-    ap.add_argument("--dropout", type=float, default=None, help=f"dropout of the reference CharLSTM (default {DEFAULT.dropout})")
-    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/out/model.json, or bench/tune.json with --tune)")
+    ap.add_argument("--dropout", type=float, default=None,
+                    help=f"dropout of the notebook's CharLSTM (default {DEFAULT.dropout})")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON path (default bench/out/model.json, or bench/tune.json with --tune)")
     args = ap.parse_args(argv)
     if args.steps is None:
         args.steps = 10 if args.quick else DEFAULT_STEPS

@@ -52,6 +52,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return main_report(Path(args.dir), out=Path(args.out) if args.out else None)
 
 
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from course.platforms.similarity import main_similarity
+
+    return main_similarity(Path(args.dir), out=Path(args.out) if args.out else None)
+
+
 def cmd_gradescope(args: argparse.Namespace) -> int:
     from course.platforms.gradescope import main_gradescope, run_autograder
 
@@ -80,7 +86,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="course", description="DLAI RNN lab: release, grade, calibrate, report.")
+    parser = argparse.ArgumentParser(prog="course",
+                                     description="DLAI RNN lab: release, grade, calibrate, report, similarity.")
     parser.add_argument("--config", default=None, help="course_config.py to use (default: the repository's)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -111,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="a `course grade --out` folder")
     p.add_argument("--out", default=None, help="report folder (default: DIR/report)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("similarity", help="pairs of submissions sharing normalised code, listed for review")
+    p.add_argument("dir", help="a `course grade --out` folder (its answers.json), or a folder of submitted notebooks")
+    p.add_argument("--out", default=None, help="folder for similarity.html and similarity.json (default: DIR/report)")
+    p.set_defaults(func=cmd_similarity)
 
     p = sub.add_parser("gradescope", help="build the Gradescope autograder bundle")
     p.add_argument("--out", default="autograder.zip", help="zip file to write")

@@ -1,4 +1,4 @@
-"""`course demo`: regenerate the release, then grade the solution and the untouched release."""
+"""`course demo`: regenerate the release, grade the solution and the untouched release, write the cohort report."""
 from __future__ import annotations
 
 import shutil
@@ -9,6 +9,8 @@ from rich.console import Console
 from course.authoring.release import main_release
 from course.config import load_config
 from course.grader.batch import run_grade
+from course.platforms.progress import progress_bar
+from course.platforms.report import build_report
 
 
 def example_submissions(dest: Path) -> list[Path]:
@@ -28,7 +30,11 @@ def example_submissions(dest: Path) -> list[Path]:
 
 
 def main_demo(out: Path, jobs: int = 2) -> int:
-    """Release, then grade the examples into ``out`` and print the summary table."""
+    """Release, grade the examples into ``out``, print the summary table and write the cohort report.
+
+    Returns:
+        The exit code of the release or of the grading (0 when every submission got a result).
+    """
     console = Console()
     console.rule("1. release: source/ -> release/ through nbgrader")
     code = main_release(check=False)
@@ -40,7 +46,11 @@ def main_demo(out: Path, jobs: int = 2) -> int:
     subs = example_submissions(out / "submissions")
     console.print("submissions: " + ", ".join(p.stem for p in subs))
     code = run_grade([out / "submissions"], out / "graded", jobs=jobs, console=console)
-    console.rule("3. what to look at")
+    console.rule("3. cohort report: item analysis, diagnosed mistakes, similar pairs")
+    with progress_bar(console) as progress:
+        report = build_report(out / "graded", out / "graded" / "report", progress)
+    console.rule("4. what to look at")
     console.print(f"per-student feedback: {out / 'graded' / 'solution' / 'feedback.md'}")
     console.print(f"gradebook: {out / 'graded' / 'gradebook.csv'}")
+    console.print(f"cohort report: {report} (similarity.html beside it)")
     return code

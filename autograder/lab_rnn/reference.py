@@ -1,57 +1,43 @@
-"""Trusted-side references for the RNN lab: the reference solution and what the checks compare to.
+"""Trusted-side references for the RNN lab: what the checks compare a submission's answers to.
 
-Never copied into the worker. Everything here runs on grader-chosen data only.
+Never copied into the worker. Everything here runs on grader-chosen data only. The reference
+solution itself is not copied here: it is the source notebook's (``notebook_answer``).
 """
 from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.lab_rnn.worker.ops import GraderLM
+from course.authoring.solution import solution_namespace
+from course.config import CourseConfig
+
 GATES = ("input", "forget", "cell", "output")  # PyTorch's order of the stacked LSTM gate blocks
 LM_WEIGHTS = ("emb", "w_ih", "w_hh", "b_ih", "b_hh", "w_out", "b_out")  # grader LM arrays, in state_dict order
 
 
-# --- reference solution (calibration runs it through the threshold pipeline) -----------------
+# --- the reference solution: the source notebook's own answers ----------------------------------
 
 
-class CharLSTM(nn.Module):
-    """Embedding -> LSTM -> linear head; the lab's CharLSTM contract."""
+def notebook_answer(cfg: CourseConfig, name: str) -> Any:
+    """The source notebook's answer ``name`` (e.g. its train_epoch), for a check to run as the expected behaviour.
 
-    def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
-        self.head = nn.Linear(hidden_size, vocab_size)
+    Trusted instructor code, executed in this process (see course.authoring.solution).
 
-    def forward(self, x, state=None):
-        """x [batch, seq_len] long -> (logits [batch, seq_len, vocab], (h_n, c_n) [layers, batch, hidden])."""
-        h, state = self.lstm(self.embed(x), state)  # [batch, seq_len, hidden]
-        return self.head(h), state
+    Args:
+        cfg: the course configuration (its source notebook is read).
+        name: the exercise's grade_id, which is also the symbol its cell defines.
 
-
-def train_epoch(model, batches, optimizer, clip=1.0):
-    """One pass of truncated BPTT; returns the mean loss in nats per character."""
-    model.train()
-    device = next(model.parameters()).device
-    state, total = None, 0.0
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
-        if state is not None:
-            state = tuple(s.detach() for s in state)
-        logits, state = model(x, state)  # [batch, seq_len, vocab]
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        total += loss.item()
-    return total / max(len(batches), 1)
+    Returns:
+        The function or class the notebook's answer cell defines.
+    """
+    return solution_namespace(cfg, [name])[name]
 
 
 class PlainSGD:
@@ -71,7 +57,7 @@ class PlainSGD:
                     p.add_(p.grad, alpha=-self.lr)
 
 
-# --- grader language models (the same layout as the worker's GraderLM) ------------------------
+# --- grader language models (the worker's GraderLM, on the trusted side) --------------------------
 
 
 def lm_arrays(gen: torch.Generator, vocab: int, embed: int, hidden: int, scale: float = 1.0,
@@ -86,19 +72,21 @@ def lm_arrays(gen: torch.Generator, vocab: int, embed: int, hidden: int, scale: 
     return out
 
 
-def lm_from_arrays(arrays: dict[str, np.ndarray], dtype: torch.dtype = torch.float64) -> CharLSTM:
-    """The reference CharLSTM holding a grader LM's weights (eval mode)."""
-    vocab, embed = arrays["emb"].shape
-    hidden = arrays["w_hh"].shape[1]
-    model = CharLSTM(vocab, embed, hidden).to(dtype)
-    names = ("embed.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0",
-             "head.weight", "head.bias")
-    model.load_state_dict({n: torch.from_numpy(np.asarray(arrays[k])).to(dtype) for n, k in zip(names, LM_WEIGHTS)})
+def lm_from_arrays(arrays: dict[str, np.ndarray], dtype: torch.dtype = torch.float64) -> GraderLM:
+    """The worker's GraderLM holding a grader LM's weights exactly, in ``dtype`` (eval mode).
+
+    The same class the worker trains and scores with, so that its layout (embedding, one-layer
+    batch-first LSTM, linear head; parameters in LM_WEIGHTS order) cannot drift from the worker's.
+    """
+    model = GraderLM(arrays).to(dtype)
+    with torch.no_grad():  # again, in dtype: GraderLM first loads the weights into float32 parameters
+        for p, name in zip(model.parameters(), LM_WEIGHTS):
+            p.copy_(torch.from_numpy(np.asarray(arrays[name])))
     return model.eval()
 
 
 def lm_param_arrays(model: nn.Module) -> dict[str, np.ndarray]:
-    """A reference CharLSTM's weights back as LM_WEIGHTS arrays (float64)."""
+    """A grader LM's weights back as LM_WEIGHTS arrays (float64)."""
     params = [p.detach().double().numpy() for p in model.parameters()]
     return dict(zip(LM_WEIGHTS, params))
 

@@ -1,1 +1,1 @@
-"""The instructor's pipeline: release the notebook, run notebooks, derive the contract, calibrate the threshold."""
+"""The instructor's pipeline: release the notebook, run notebooks, derive the contract, read the solution, calibrate."""

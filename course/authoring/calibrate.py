@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from course.authoring.solution import solution_namespace
 from course.config import CourseConfig, load_config
 from course.corpus import Corpus, load_course_corpus
 from course.grader.calibration import CalibrationError, calibration_key
@@ -87,9 +88,8 @@ def trigram_perplexity(train: np.ndarray, streams: np.ndarray, vocab: int) -> tu
 
 
 def reference_namespace(cfg: CourseConfig) -> dict[str, Any]:
-    """The reference solution's CharLSTM and train_epoch, as a student namespace."""
-    reference = lab_module(cfg, "reference")
-    return {"CharLSTM": reference.CharLSTM, "train_epoch": reference.train_epoch}
+    """The source notebook's CharLSTM and train_epoch (its solution cells), as a student namespace."""
+    return solution_namespace(cfg, ["CharLSTM", "train_epoch"])
 
 
 def run_calibration(cfg: CourseConfig, corpus: Corpus, seeds: tuple[int, ...], steps: int,

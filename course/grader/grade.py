@@ -21,7 +21,7 @@ from course.grader.state import Context, State
 from course.grader.submission import Submission
 from course.student.notebook import NotebookError, read_notebook
 
-GRADER_VERSION = "1"  # bump when a change to grading must invalidate --resume results
+GRADER_VERSION = "2"  # bump when a change to grading must invalidate --resume results (2: answers.json, training.png)
 
 
 def submission_seed(cfg: CourseConfig, sub: Submission) -> int:
@@ -156,7 +156,7 @@ def run_checks(ctx: Context, data: Path, work: Path) -> list[dict[str, Any]]:
 
 
 def step_write(st: State) -> None:
-    """Write results.json and feedback.md atomically into OUT/<id>/."""
+    """Write answers.json, training.png, feedback.md and results.json atomically into OUT/<id>/."""
     res.write_submission(st)
 
 

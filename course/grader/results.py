@@ -13,6 +13,7 @@ from typing import Any
 from course.config import CourseConfig
 from course.grader.state import Context, State
 from course.grader.submission import Submission
+from course.grader.training_plot import PLOT_NAME, training_picture
 
 OUT_OF_TIME = "Not run: the submission used up its total time limit ({s:.0f} s). Look for slow or endless loops."
 GRADEBOOK_COLUMNS = [  # nbgrader's `export` columns, then ours
@@ -20,15 +21,21 @@ GRADEBOOK_COLUMNS = [  # nbgrader's `export` columns, then ours
     "raw_score", "late_submission_penalty", "score", "max_score", "status",
 ]
 MAX_OUTPUT_IN_FEEDBACK = 4_000  # characters of the student's own printed output shown back
+ANSWERS_NAME = "answers.json"  # the graded answer cells, beside results.json (read by `course similarity`)
+ANSWERS_FORMAT = 1
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write a file so that a reader (or a killed grader) never sees half of it."""
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Write a file (text as UTF-8, or bytes) so that a reader (or a killed grader) never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(text)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are read by other users and tools
         os.replace(tmp, path)
     except BaseException:
@@ -170,16 +177,69 @@ def feedback_markdown(results: dict[str, Any], output: str, order: list[str] | N
         lines.append("")
     if extra.get("perplexity") is not None:
         lines += [f"Held-out perplexity of your model trained by the grader: {extra['perplexity']:.3f}", ""]
+    if extra.get("training_plot"):
+        lines += ["## How your model learned", "",
+                  f"![Your model's training loss over the grader's steps, next to the reference runs]"
+                  f"({extra['training_plot']})", ""]
+        if extra.get("training_summary"):
+            lines += [extra["training_summary"], ""]
     if output.strip():
         shown = output[-MAX_OUTPUT_IN_FEEDBACK:]
         lines += ["## Your notebook's output (last lines)", "", "```", shown.rstrip(), "```", ""]
     return "\n".join(lines)
 
 
+def answers_record(st: State) -> dict[str, Any]:
+    """What answers.json holds: the answer cells as the grader assembled them (read from the file, never the worker).
+
+    Args:
+        st: the submission's state after assembling.
+
+    Returns:
+        {format, submission_id, student_id, answers: grade_id -> source ('' for a missing cell)}.
+    """
+    return {"format": ANSWERS_FORMAT, "submission_id": st.sub.id, "student_id": st.sub.student_id,
+            "answers": dict(st.assembly.answers) if st.assembly else {}}
+
+
+def add_training_picture(st: State, results: dict[str, Any], folder: Path) -> None:
+    """Write OUT/<id>/training.png from the grader-run training and link it from results (when there is a curve).
+
+    Runs in the trusted grader after the worker is dead; a picture that cannot be drawn costs only the picture.
+
+    Args:
+        st: the submission's state (its grader-run training result).
+        results: the results.json dict, given ``training_plot`` and ``training_summary`` when drawn.
+        folder: the submission's output folder.
+    """
+    threshold = dict(st.threshold or {})
+    if "training_curve" not in threshold and results["extra_data"].get("training_curve") is not None:
+        threshold["training_curve"] = results["extra_data"]["training_curve"]  # wherever the training put it
+    try:
+        picture = training_picture(threshold or None, st.ctx.cfg.calibration_path)
+    except Exception as exc:  # the picture is a courtesy: it never costs the result
+        results["extra_data"]["training_plot_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        picture = None
+    if picture is None:
+        (folder / PLOT_NAME).unlink(missing_ok=True)  # no stale picture of an earlier grading
+        return
+    atomic_write(folder / PLOT_NAME, picture.png)
+    results["extra_data"].update(training_plot=PLOT_NAME, training_summary=picture.summary)
+
+
 def write_submission(st: State) -> None:
-    """OUT/<id>/results.json and feedback.md, each written atomically."""
+    """OUT/<id>/answers.json, training.png (when there is a training curve), feedback.md and results.json.
+
+    Each is written atomically; results.json comes last and marks the result complete.
+    """
     results = build_results(st)
     folder = st.ctx.out_dir / st.sub.id
+    folder.mkdir(parents=True, exist_ok=True)
+    if st.assembly is not None:
+        atomic_write(folder / ANSWERS_NAME, json.dumps(answers_record(st), indent=1) + "\n")
+    else:
+        (folder / ANSWERS_NAME).unlink(missing_ok=True)
+    add_training_picture(st, results, folder)
     atomic_write(folder / "feedback.md", feedback_markdown(results, st.output, order=list(st.ctx.cfg.points)))
     atomic_write(folder / "results.json", json.dumps(results, indent=1) + "\n")  # last: marks the result complete
     st.result = results

@@ -1,6 +1,8 @@
 """Gradescope autograder bundle: `course gradescope` builds it; its run_autograder grades one submission."""
 from __future__ import annotations
 
+import base64
+import html
 import json
 import re
 import shutil
@@ -21,6 +23,7 @@ from course.grader.batch import run_grade
 from course.grader.calibration import check_calibration
 from course.grader.lab import load_lab
 from course.grader.results import atomic_write
+from course.grader.training_plot import PLOT_NAME
 from course.lock import LOCK_FILE, LockError, read_lock
 from course.lock import pinned_requirements as _pinned
 
@@ -29,6 +32,8 @@ REQUIREMENTS = "requirements.txt"
 LOCK = LOCK_FILE  # shipped at the zip's root; setup.sh installs through it
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same repository gives the same zip
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+THRESHOLD_TAG = "threshold"  # the check whose output carries the training picture on Gradescope
+MAX_EMBEDDED_PNG = 300_000  # a larger picture is not inlined into results.json
 
 # Shown to the student when grading itself broke; the details go to the instructor-only stdout.
 GRADER_FAILED = (
@@ -348,6 +353,37 @@ def failure_results(message: str, seconds: float, status: str = "error") -> dict
     }
 
 
+def embed_training_plot(results: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Show the grader-run training picture on Gradescope, inline in the threshold check's output.
+
+    Gradescope shows only results.json: a file beside it is never displayed, and a test's output is
+    rendered as HTML when its ``output_format`` is ``html``, where an ``<img>`` with a base64 data URI
+    displays. The check's message is kept as escaped text above the picture.
+
+    Args:
+        results: the results.json dict `course grade` wrote.
+        folder: the submission's output folder (training.png beside results.json).
+
+    Returns:
+        ``results``, changed in place when there is a picture and a threshold check to carry it.
+    """
+    extra = results.get("extra_data", {})
+    png = folder / PLOT_NAME
+    if extra.get("training_plot") != PLOT_NAME or not png.is_file() or png.stat().st_size > MAX_EMBEDDED_PNG:
+        return results
+    test = next((t for t in results.get("tests", []) if (t.get("tags") or [None])[0] == THRESHOLD_TAG), None)
+    if test is None:
+        return results
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    summary = html.escape(str(extra.get("training_summary", "")))
+    test["output"] = (f"<p>{html.escape(test.get('output', ''))}</p>"
+                      f'<p><img src="data:image/png;base64,{data}" alt="Training loss of your model over the '
+                      f'grader\'s steps, next to the reference runs" style="max-width:100%"></p>'
+                      + (f"<p>{summary}</p>" if summary else ""))
+    test["output_format"] = "html"
+    return results
+
+
 def run_autograder(root: Path) -> int:
     """Grade ``root/submission`` with `course grade` and put its results.json at ``root/results``.
 
@@ -375,7 +411,7 @@ def run_autograder(root: Path) -> int:
             graded = sorted(out.glob("*/results.json"))
             if len(graded) != 1:
                 raise RuntimeError(f"`course grade` wrote {len(graded)} results for one submission")
-            results = json.loads(graded[0].read_text(encoding="utf-8"))
+            results = embed_training_plot(json.loads(graded[0].read_text(encoding="utf-8")), graded[0].parent)
             feedback = graded[0].with_name("feedback.md")
             if feedback.is_file():
                 print(feedback.read_text(encoding="utf-8"))

@@ -23,7 +23,8 @@ TINY = {"THRESHOLD_STEPS": 3, "THRESHOLD_EMBED": 8, "THRESHOLD_HIDDEN": 16, "THR
 
 @pytest.fixture
 def course_dir(tmp_path, monkeypatch) -> Path:
-    """A course folder with a tiny threshold configuration, a small corpus and the lab's grading files."""
+    """A course folder with a tiny threshold configuration, a small corpus, the lab's grading files and the source
+    notebook (calibration trains its solution cells)."""
     text = (REPO / "course_config.py").read_text()
     settings = {**TINY, "CORPUS_PATH": "corpus.txt"}
     for name, value in settings.items():
@@ -33,8 +34,10 @@ def course_dir(tmp_path, monkeypatch) -> Path:
     (tmp_path / "corpus.txt").write_text(default_corpus_text()[:24_000], encoding="utf-8")
     lab = tmp_path / "autograder" / "lab_rnn"
     lab.mkdir(parents=True)
-    for name in ("__init__.py", "worker", "checks", "threshold.py", "reference.py"):
+    for name in ("__init__.py", "worker", "checks", "threshold.py"):
         (lab / name).symlink_to(REPO / "autograder" / "lab_rnn" / name)
+    (tmp_path / "source" / "lab_rnn").mkdir(parents=True)
+    (tmp_path / "source" / "lab_rnn" / "lab_rnn.ipynb").symlink_to(REPO / "source" / "lab_rnn" / "lab_rnn.ipynb")
     monkeypatch.setenv("COURSE_CONFIG", str(tmp_path / "course_config.py"))
     torch.set_num_threads(1)
     return tmp_path
@@ -113,3 +116,17 @@ def test_the_committed_calibration_matches_the_configuration():
     check_calibration(cfg, load_course_corpus(cfg))
     record = json.loads(cfg.calibration_path.read_text())
     assert record["threshold"] < record["trigram_perplexity"]
+
+
+def test_calibration_trains_the_source_notebooks_solution_cells(course_dir):
+    nb = json.loads((REPO / "source" / "lab_rnn" / "lab_rnn.ipynb").read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "train_epoch":
+            cell["source"] = "def train_epoch(model, batches, optimizer, clip=1.0):\n    raise ValueError('edited')\n"
+    notebook = course_dir / "source" / "lab_rnn" / "lab_rnn.ipynb"
+    notebook.unlink()
+    notebook.write_text(json.dumps(nb), encoding="utf-8")
+    cfg = load_config()
+    assert set(calibrate.reference_namespace(cfg)) >= {"CharLSTM", "train_epoch", "torch", "nn", "F"}
+    with pytest.raises(CalibrationError, match="the reference solution failed with seed 0: .*ValueError: edited"):
+        calibrate.run_calibration(cfg, load_course_corpus(cfg), (0,), 3, say=lambda _: None)

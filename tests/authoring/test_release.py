@@ -48,12 +48,10 @@ def edit_cell(path: Path, cell_id: str, edit) -> None:
 # --- Generation and --check -----------------------------------------------------
 
 
-@pytest.mark.xdist_group("release")
 def test_committed_release_is_up_to_date(fresh):
     assert CFG.release_notebook.read_text(encoding="utf-8") == fresh, "run `course release` and commit the result"
 
 
-@pytest.mark.xdist_group("release")
 def test_release_generation_is_deterministic(fresh):
     assert build_release(CFG) == fresh
 

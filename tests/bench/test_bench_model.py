@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from course.authoring.solution import solution_namespace
+from course.config import load_config
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "model.py"
 TEXT = "abracadabra, alakazam; a bad cab. " * 3 + "the quick brown fox jumps over the lazy dog. "
 VOCAB = sorted(set(TEXT) | {"#", "Z"})  # two characters never seen in training
@@ -101,11 +104,24 @@ def test_stream_windows_are_consecutive(bm):
 
 def test_lstm_eval_carries_state_across_chunks(bm):
     torch.manual_seed(0)
-    model = bm.CharLSTM(7, bm.LSTMConfig(embed=4, hidden=8))
+    model = bm.charlstm(7, bm.LSTMConfig(embed=4, hidden=8))
     context, target = torch.randint(0, 7, (5,)), torch.randint(0, 7, (50,))
     whole = bm.lstm_bpc(model, context, target, chunk=1000)
     assert bm.lstm_bpc(model, context, target, chunk=7) == pytest.approx(whole, rel=1e-5)
     assert bm.lstm_bpc(model, context[-1:], target) != pytest.approx(whole, rel=1e-5)  # context matters
+
+
+def test_the_benchmarked_charlstm_is_the_notebooks_solution(bm):
+    cfg = bm.LSTMConfig(embed=4, hidden=8, layers=2, dropout=0.3)
+    notebook = solution_namespace(load_config(), ["CharLSTM"])["CharLSTM"]
+    torch.manual_seed(0)
+    ours = bm.charlstm(7, cfg).eval()
+    torch.manual_seed(0)
+    theirs = notebook(7, cfg.embed, cfg.hidden, cfg.layers, cfg.dropout).eval()
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    x = torch.randint(0, 7, (3, 6))
+    assert torch.equal(ours(x)[0], theirs(x)[0])
+    assert ours.lstm.dropout == 0.3 and ours.drop.p == 0.3
 
 
 def test_lstm_learns_a_repeated_text(bm):

@@ -92,3 +92,13 @@ def test_no_benchmark_output_is_a_clear_error(wr, tmp_path, capsys):
     assert wr.main(args) == 2
     assert "run `make bench`" in capsys.readouterr().err
     assert not (tmp_path / "R.md").exists()
+
+
+def test_report_section_from_the_cohort_benchmark(wr, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.json").write_text(json.dumps(
+        {"submissions": 1000, "checks": 48, "report_s": 7.44, "similarity_s": 5.38, "planted_pairs": 10,
+         "planted_in_top": 10}))
+    text = write(wr, tmp_path, None, None)
+    assert "## Cohort passes at scale" in text and "1,000 synthetic graded submissions" in text
+    assert "| `course similarity` alone | 5.4 |" in text and "top 10 listed: 10" in text

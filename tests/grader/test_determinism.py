@@ -7,19 +7,18 @@ from pathlib import Path
 
 import nbfactory
 import pytest
-from adversarial_submissions import run_course_grade, run_once
+from harness import run_course_grade, run_once
 
+from autograder.lab_rnn.variants import BY_NAME, variant_notebook
 from course.config import load_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("adversarial")]
+pytestmark = pytest.mark.slow
 
 ASSIGNMENT = load_config().assignment
 SUBMISSIONS = {  # student id -> notebook: the solution and two realistic mistakes in different exercises
     "alice": lambda: nbfactory.solution(),
-    "bob": lambda: nbfactory.with_patched("to_batch_first", "x.transpose(0, 1)",
-                                          "x.reshape(x.shape[1], x.shape[0], x.shape[2])"),
-    "carol": lambda: nbfactory.with_patched("lstm_cell", "i, f, g, o = gates.chunk(4, dim=1)",
-                                            "f, i, g, o = gates.chunk(4, dim=1)"),
+    "bob": lambda: variant_notebook(BY_NAME["fails-to-batch-first-reshape"]),
+    "carol": lambda: variant_notebook(BY_NAME["fails-lstm-forget-and-input-gates-swapped"]),
 }
 THRESHOLD_ENV = "COURSE_TEST_THRESHOLD_DETERMINISM"  # set to 1 to also compare grader-trained perplexities
 

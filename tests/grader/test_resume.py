@@ -11,18 +11,10 @@ from pathlib import Path
 
 import nbfactory
 import pytest
-from adversarial_submissions import REPO, run_course_grade, survivors
+from harness import REPO, attack_code, run_course_grade, survivors
 from procs import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("adversarial")]
-
-# Started from an answer cell: a process that would outlive a worker, tagged with the marker in its argv.
-SLEEPER = '''
-import os
-if os.fork() == 0:
-    os.setsid()
-    os.execv("/bin/sleep", [{marker!r}, "600"])
-'''
+pytestmark = pytest.mark.slow
 
 
 def build_batch(folder: Path, marker: str) -> list[str]:
@@ -33,8 +25,8 @@ def build_batch(folder: Path, marker: str) -> list[str]:
     """
     folder.mkdir()
     (folder / "a-broken.ipynb").write_text("{not json")
-    nbfactory.write(nbfactory.with_appended("MyRNN", SLEEPER.format(marker=marker), nbfactory.release()),
-                    folder / "b-sleeper.ipynb")
+    sleeper = attack_code("setsid_sleeper", {"marker": marker})  # a process that would outlive its worker
+    nbfactory.write(nbfactory.with_appended("MyRNN", sleeper, nbfactory.release()), folder / "b-sleeper.ipynb")
     (folder / "c-empty.ipynb").write_bytes(b"")
     (folder / "d-binary.ipynb").write_bytes(b"\xff\xfe\x00binary")
     return ["a-broken", "b-sleeper", "c-empty", "d-binary"]

@@ -14,24 +14,25 @@ import json
 import os
 import secrets
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import fixture_submissions as fs
 import nbfactory as nbf
 import pytest
+from procs import command_line, processes_with, wait_for
 from rich.console import Console
 
 from course.config import load_config
 from course.grader.batch import run_grade
+from course.platforms.report import build_report
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixtures")]
+pytestmark = pytest.mark.slow
 
 CFG = load_config()
 THRESHOLD = "threshold"
 # Graded three times in all: their results.json scores must not change.
-RERUN = ("solution", "release", "fails-generate-ignores-temperature", "full-marks-vectorised-alternatives",
+RERUN = ("solution", "release", "fails-generate-ignores-temperature", "passes-vectorised-alternatives",
          "fails-make-batches-overlapping-windows")
 
 
@@ -102,26 +103,11 @@ def per_exercise(results: dict) -> dict[str, tuple[float, float]]:
     return totals
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that contain ``text``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{entry.name}: {cmdline[:200]}")
-    return found
-
-
 def test_registry_names_state_outcomes_and_cover_every_exercise():
     names = [f.name for f in fs.FIXTURES]
     assert len(names) == len(set(names))
     for f in fs.FIXTURES:
-        assert f.name.startswith(("fails-", "full-marks-", "hostile-")) or f.name in ("solution", "release"), f.name
+        assert f.name.startswith(("fails-", "passes-", "hostile-")) or f.name in ("solution", "release"), f.name
         assert f.zero <= f.loses, f.name
         assert f.loses <= set(CFG.points) - {THRESHOLD}, f.name
         assert f.status in ("graded", "rejected"), f.name
@@ -180,18 +166,17 @@ def test_failed_checks_explain_themselves(batch):
             continue
         for test in batch.results(f.name)["tests"]:
             if test["status"] == "failed" and test["tags"][0] != THRESHOLD:
-                assert test["output"].strip() and "Traceback" not in test["output"], (f.name, test["name"], test["output"])
-                assert "could not run this check" not in test["output"], (f.name, test["name"], test["output"])
+                where = (f.name, test["name"], test["output"])
+                assert test["output"].strip() and "Traceback" not in test["output"], where
+                assert "could not run this check" not in test["output"], where
 
 
 def test_no_hostile_process_survives_the_batch(batch):
-    survivors: list[str] = []
-    for _ in range(10):  # killed processes may take a moment to leave /proc
-        survivors = [p for marker in batch.markers.values() for p in processes_mentioning(marker)]
-        if not survivors:
-            break
-        time.sleep(0.5)
-    assert not survivors, survivors
+    def survivors() -> list[int]:
+        return [pid for marker in batch.markers.values() for pid in processes_with(marker)]
+
+    wait_for(lambda: not survivors(), seconds=5, every_s=0.5)  # killed processes may take a moment to leave /proc
+    assert not survivors(), [command_line(pid) for pid in survivors()]
 
 
 def test_forged_results_never_reach_the_output_folder(batch):
@@ -199,6 +184,23 @@ def test_forged_results_never_reach_the_output_folder(batch):
     assert sorted(p.name for p in batch.out.iterdir() if p.is_file()) == ["gradebook.csv"]
     forged = batch.results("hostile-forged-results-and-passed-lines")
     assert forged["score"] == 0 and all(t["name"] != "everything" for t in forged["tests"])
+
+
+def test_answers_json_feeds_the_cohort_passes(batch, tmp_path):
+    """Beside every graded result, answers.json holds the graded answer cells; report and similarity read them."""
+    solution = json.loads((batch.out / "solution" / "answers.json").read_text())
+    assert list(solution["answers"]) == nbf.answer_ids()
+    assert "gates.chunk(4, dim=1)" in solution["answers"]["lstm_cell"]
+    for f in fs.FIXTURES:
+        assert (batch.out / f.name / "answers.json").exists() == (f.status != "rejected"), f.name
+    build_report(batch.out, tmp_path / "report")
+    ranked = json.loads((tmp_path / "report" / "similarity.json").read_text())
+    assert ranked["submissions"] == sum(f.status != "rejected" for f in fs.FIXTURES)
+    # Most fixtures are the solution with one exercise changed: its code is held by more than ten of them,
+    # so it counts as common code, like an idiom a whole class writes.
+    assert sum(ranked["common"].values()) > 0
+    rejected = {f.name for f in fs.FIXTURES if f.status == "rejected"}
+    assert not any({p["a"], p["b"]} & rejected for p in ranked["pairs"])
 
 
 def test_three_gradings_give_identical_results(batch, tmp_path):

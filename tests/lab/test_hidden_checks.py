@@ -1,13 +1,12 @@
 """The hidden checks as a classifier: right answers keep every point, each mistake loses points in its own exercise.
 
-Every variant (correct, alternatives, unimplemented stubs, one mutant at a time) runs the
-whole probe plan in-process through the wire format; the hidden checks then judge each
-variant's saved data with the course plugin, in one trusted subprocess (pytest.main per
-variant, so that torch is imported once).
+Every case (the source notebook's solution, unimplemented stubs, and each variant of
+autograder/lab_rnn/variants.py) runs the whole probe plan in-process through the wire
+format; the hidden checks then judge each case's saved data with the course plugin, in one
+trusted subprocess (pytest.main per case, so that torch is imported once).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,23 +17,22 @@ import pytest
 import torch
 
 from autograder.lab_rnn.plan import build_plan
+from autograder.lab_rnn.variants import ALTERNATIVES, BY_NAME, MUTANTS, variant_sources
+from course.authoring.solution import run_cells, setup_source, solution_sources
 from course.config import load_config
 from course.grader.inprocess import InProcessSession
 from course.grader.probes import save_plan, save_responses
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("check_variants", REPO / "tests" / "files" / "checks" / "implementations.py")
-variants_module = sys.modules["check_variants"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(variants_module)
-ALTERNATIVES, CORRECT, MUTANTS, SETUP = (variants_module.ALTERNATIVES, variants_module.CORRECT,
-                                         variants_module.MUTANTS, variants_module.SETUP)
+CFG = load_config()
 CHECKS = REPO / "autograder" / "lab_rnn" / "checks"
 OPS = sorted((REPO / "autograder" / "lab_rnn" / "worker").glob("*.py"))
 SEED = 20260101
 THRESHOLD_NAME = "Your CharLSTM, trained by your train_epoch, reaches the held-out perplexity threshold"
 THRESHOLD_OK = {"status": "ok", "perplexity": 4.7, "bpc": 2.23, "steps_taken": 500, "train_seconds": 1.0,
                 "message": "", "suspicious": False}
-STUBS = {e: f"def {e}(*args, **kwargs):\n    raise NotImplementedError()\n" for e in CORRECT}
+SOLUTION = solution_sources(CFG)
+STUBS = {e: f"def {e}(*args, **kwargs):\n    raise NotImplementedError()\n" for e in SOLUTION}
 
 # Runs the checks once per data folder in one process: argv = ini, then (data, report) pairs.
 RUNNER = """
@@ -45,21 +43,10 @@ for data, report in zip(sys.argv[3::2], sys.argv[4::2]):
                  "--grading-data", data, "--grading-report", report, "-q", "--no-header"])
 """
 
-pytestmark = pytest.mark.xdist_group("hidden_checks")
-
-
-def namespace(sources: dict[str, str]) -> dict:
-    """A student namespace: the notebook's imports, then each answer cell."""
-    ns: dict = {"__name__": "__main__"}
-    exec(SETUP, ns)
-    for source in sources.values():
-        exec(source, ns)
-    return ns
-
 
 def write_data(directory: Path, sources: dict[str, str], plan, threshold: dict | None) -> Path:
-    """Run the plan on the sources in-process; save what the plugin reads."""
-    session = InProcessSession(namespace(sources), OPS)
+    """Run the plan on the setup cell and these answer cells in-process; save what the plugin reads."""
+    session = InProcessSession(run_cells([setup_source(CFG), *sources.values()]), OPS)
     responses = {req.id: session.call(req) for req in plan}
     data = directory / "data"
     data.mkdir(parents=True)
@@ -90,15 +77,15 @@ def run_checks(folders: list[Path], directory: Path) -> list[list[dict]]:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, list[dict]]:
-    """Report of the checks for every variant, by name."""
+    """Report of the checks for every case, by name: mutants without the grader-run training, alternatives with it."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("variants")
     plan = build_plan(SEED)
-    variants = {"correct": (CORRECT, None), "alternatives": ({**CORRECT, **ALTERNATIVES}, THRESHOLD_OK),
-                "stubs": (STUBS, None)}
-    variants.update({name: ({**CORRECT, m.exercise: m.source}, None) for name, m in MUTANTS.items()})
-    folders = [write_data(root / name, sources, plan, threshold) for name, (sources, threshold) in variants.items()]
-    return dict(zip(variants, run_checks(folders, root)))
+    cases = {"correct": (SOLUTION, None), "stubs": (STUBS, None)}
+    cases.update({v.name: (variant_sources(v, CFG), None) for v in MUTANTS})
+    cases.update({v.name: (variant_sources(v, CFG), THRESHOLD_OK) for v in ALTERNATIVES})
+    folders = [write_data(root / name, sources, plan, threshold) for name, (sources, threshold) in cases.items()]
+    return dict(zip(cases, run_checks(folders, root)))
 
 
 def lost(report: list[dict]) -> dict[str, float]:
@@ -114,11 +101,12 @@ def test_correct_answers_get_every_point(reports):
     report = reports["correct"]
     assert {c["name"]: c["message"] for c in report if not c["passed"]} == {
         THRESHOLD_NAME: "The grader-run training was not run for this submission, so this check could not pass."}
-    assert sum(c["points"] for c in report) == load_config().autograded_points
+    assert sum(c["points"] for c in report) == CFG.autograded_points
 
 
-def test_alternative_answers_get_every_point(reports):
-    assert {c["name"]: c["message"] for c in reports["alternatives"] if not c["passed"]} == {}
+@pytest.mark.parametrize("name", [v.name for v in ALTERNATIVES])
+def test_alternative_answers_get_every_point(name, reports):
+    assert {c["name"]: c["message"] for c in reports[name] if not c["passed"]} == {}
 
 
 def test_unimplemented_answers_score_zero(reports):
@@ -127,16 +115,19 @@ def test_unimplemented_answers_score_zero(reports):
     assert all("NotImplementedError" in c["message"] for c in report if c["tags"][0] != "threshold")
 
 
-@pytest.mark.parametrize("name", sorted(MUTANTS))
+@pytest.mark.parametrize("name", [v.name for v in MUTANTS])
 def test_mutant_loses_points_in_its_exercise_only(name, reports):
-    mutant = MUTANTS[name]
+    mutant = BY_NAME[name]
     report = reports[name]
     losses = lost(report)
-    assert losses.pop("threshold") == 17
-    assert set(losses) == {mutant.exercise}, losses
-    messages = [c["message"] for c in report if not c["passed"] and c["tags"][0] == mutant.exercise]
-    assert any(mutant.feedback in m for m in messages), messages
+    assert losses.pop("threshold") == CFG.points["threshold"]
+    assert set(losses) == set(mutant.loses), losses
+    for exercise in mutant.zero:
+        assert losses[exercise] == CFG.points[exercise], f"{exercise} should score 0"
+    messages = [c["message"] for c in report if not c["passed"] and c["tags"][0] in mutant.loses]
+    for phrase in mutant.feedback:
+        assert any(phrase in m for m in messages), (phrase, messages)
 
 
 def test_every_exercise_has_a_mutant():
-    assert {m.exercise for m in MUTANTS.values()} == set(load_config().points) - {"threshold"}
+    assert {e for m in MUTANTS for e in m.loses} == set(CFG.points) - {"threshold"}

@@ -11,6 +11,7 @@ import nbformat
 import pytest
 import torch
 
+from autograder.lab_rnn.variants import ALTERNATIVES, BY_NAME, HIDDEN, MUTANTS, VISIBLE, variant_sources
 from course.authoring.execute import INJECTED_TAG, ParameterError, execute_notebook, inject_parameters
 from course.config import load_config
 from course.corpus import load_corpus
@@ -213,7 +214,6 @@ def stream_text(cell) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("source_notebook")
 def test_source_notebook_runs_and_all_its_tests_pass(executed):
     errors = [(c.get("id"), o.ename, o.evalue) for c in executed.cells if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
@@ -224,7 +224,6 @@ def test_source_notebook_runs_and_all_its_tests_pass(executed):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("source_notebook")
 def test_notebook_corpus_matches_the_course_loader(executed):
     corpus = load_corpus(CFG.corpus_path, CFG.heldout_fraction)
     out = stream_text(next(c for c in executed.cells if c.get("id") == "load-corpus"))
@@ -234,7 +233,6 @@ def test_notebook_corpus_matches_the_course_loader(executed):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("source_notebook")
 def test_trained_model_beats_a_bigram_baseline(executed):
     out = stream_text(executed.cells[-1])
     assert "RESULTS" in out, "the notebook did not reach its end"
@@ -246,163 +244,65 @@ def test_trained_model_beats_a_bigram_baseline(executed):
     assert results["heldout_ppl"] < 0.8 * bigram, f"LSTM {results['heldout_ppl']:.2f} vs bigram {bigram:.2f}"
 
 
-# --- The visible tests catch typical mistakes ---------------------------------
-
-WRONG = {
-    "MyRNN: no bias": ("MyRNN", '''
-class MyRNN(nn.Module):
-    def __init__(self, input_size, hidden_size):
-        super().__init__()
-        self.W = nn.Linear(input_size, hidden_size, bias=False)
-        self.U = nn.Linear(hidden_size, hidden_size, bias=False)
-        self.b = nn.Parameter(torch.zeros(hidden_size))
-    def forward(self, x, h0=None):
-        h = x.new_zeros(x.shape[0], self.U.in_features) if h0 is None else h0[0]
-        out = []
-        for t in range(x.shape[1]):
-            h = torch.tanh(self.W(x[:, t]) + self.U(h))
-            out.append(h)
-        return torch.stack(out, 1), h.unsqueeze(0)
-'''),
-    "MyRNN: h_n without the layer axis": ("MyRNN", '''
-class MyRNN(nn.Module):
-    def __init__(self, input_size, hidden_size):
-        super().__init__()
-        self.W = nn.Linear(input_size, hidden_size, bias=False)
-        self.U = nn.Linear(hidden_size, hidden_size, bias=False)
-        self.b = nn.Parameter(torch.zeros(hidden_size))
-    def forward(self, x, h0=None):
-        h = x.new_zeros(x.shape[0], self.U.in_features) if h0 is None else h0[0]
-        out = []
-        for t in range(x.shape[1]):
-            h = torch.tanh(self.W(x[:, t]) + self.U(h) + self.b)
-            out.append(h)
-        return torch.stack(out, 1), h
-'''),
-    "lstm_cell: forget and input gates swapped": ("lstm_cell", '''
-def lstm_cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
-    f, i, g, o = (x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh).chunk(4, 1)
-    c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
-'''),
-    "to_batch_first: reshape only": ("to_batch_first", '''
-def to_batch_first(x):
-    return x.reshape(x.shape[1], x.shape[0], x.shape[2])
-'''),
-    "batch_sequences: stacked on the time axis": ("batch_sequences", '''
-def batch_sequences(sequences):
-    return torch.stack(sequences, dim=1)
-'''),
-    "rnn_output_shapes: h_n ignores directions": ("rnn_output_shapes", '''
-def rnn_output_shapes(batch_size, seq_len, input_size, hidden_size, num_layers=1, bidirectional=False,
-                      batch_first=True):
-    d = 2 if bidirectional else 1
-    return (batch_size, seq_len, d * hidden_size), (num_layers, batch_size, hidden_size)
-'''),
-    "top_layer_final_state: backward first": ("top_layer_final_state", '''
-def top_layer_final_state(h_n, num_layers, bidirectional):
-    return torch.cat([h_n[-1], h_n[-2]], -1) if bidirectional else h_n[-1]
-'''),
-    "final_state_from_output: both halves at the last step": ("final_state_from_output", '''
-def final_state_from_output(output, bidirectional):
-    return output[:, -1]
-'''),
-    "build_vocab: first-appearance order": ("build_vocab", '''
-def build_vocab(text):
-    idx2char = list(dict.fromkeys(text))
-    return {c: i for i, c in enumerate(idx2char)}, idx2char
-'''),
-    "encode: a list": ("encode", '''
-def encode(text, char2idx):
-    return [char2idx[c] for c in text]
-'''),
-    "decode: reversed": ("decode", '''
-def decode(indices, idx2char):
-    return "".join(idx2char[int(i)] for i in indices)[::-1]
-'''),
-    "make_batches: windows cut from the flat text": ("make_batches", '''
-def make_batches(data, batch_size, seq_len):
-    size = batch_size * seq_len
-    return [(data[k:k + size].view(batch_size, seq_len), data[k + 1:k + size + 1].view(batch_size, seq_len))
-            for k in range(0, len(data) - size, size)]
-'''),
-    "CharLSTM: ignores the incoming state": ("CharLSTM", '''
-class CharLSTM(nn.Module):
-    def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, vocab_size)
-    def forward(self, x, state=None):
-        out, state = self.lstm(self.embed(x))
-        return self.head(out), state
-'''),
-    "train_epoch: state not detached": ("train_epoch", '''
-def train_epoch(model, batches, optimizer, clip=1.0):
-    state, total = None, 0.0
-    for x, y in batches:
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        total += loss.item()
-    return total / len(batches)
-'''),
-    "train_epoch: no clipping": ("train_epoch", '''
-def train_epoch(model, batches, optimizer, clip=1.0):
-    state, total = None, 0.0
-    for x, y in batches:
-        state = None if state is None else tuple(s.detach() for s in state)
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item()
-    return total / len(batches)
-'''),
-    "perplexity: state reset every window": ("perplexity", '''
-def perplexity(model, batches):
-    model.eval()
-    nll, count = 0.0, 0
-    with torch.no_grad():
-        for x, y in batches:
-            logits, _ = model(x)
-            nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
-            count += y.numel()
-    return math.exp(nll / count)
-'''),
-    "generate: the state is dropped": ("generate", '''
-def generate(model, prefix, length, char2idx, idx2char, temperature=1.0):
-    out = list(prefix)
-    with torch.no_grad():
-        for _ in range(length):
-            logits, _ = model(torch.tensor([[char2idx[out[-1]]]]))
-            out.append(idx2char[int(logits[0, -1].argmax())])
-    return "".join(out)
-'''),
-}
+# --- The notebook's own test cells and the variants --------------------------------------------------------
+#
+# Each mutant of autograder/lab_rnn/variants.py goes through its exercise's test cell, as in the notebook: the
+# visible part (what the release shows) and the whole cell with its nbgrader hidden region (what nbgrader's
+# autograde runs). The catalogue says which part rejects it; every legitimate alternative passes the whole cell.
 
 
 def visible_part(source: str) -> str:
     return source.split("### BEGIN HIDDEN TESTS")[0]
 
 
-@pytest.mark.parametrize("case", sorted(WRONG))
-def test_visible_tests_reject_a_typical_mistake(nb, case):
-    symbol, wrong = WRONG[case]
+def notebook_namespace(nb, answers: dict[str, str]) -> dict:
+    """The setup, the given answers and the untagged helper cells, run in order as a student's kernel would."""
     torch.set_num_threads(1)
     namespace: dict = {}
-    for cell in code_cells(nb):  # setup, every solution and the untagged helper cells, in order
+    for cell in code_cells(nb):
         if is_test_cell(cell) or SKIP_TAG in tags(cell):
             continue
-        exec(cell_source(cell), namespace)
-    exec(wrong, namespace)
-    test = next(c for c in nb.cells if grade_id(c) == f"test_{symbol}")
-    with pytest.raises(AssertionError):
-        exec(visible_part(cell_source(test)), namespace)
+        exec(answers.get(grade_id(cell), cell_source(cell)) if is_answer_cell(cell) else cell_source(cell), namespace)
+    return namespace
+
+
+def exercise_test(nb, symbol: str) -> str:
+    """The source of the exercise's test cell, its hidden region included."""
+    return cell_source(next(c for c in nb.cells if grade_id(c) == f"test_{symbol}"))
+
+
+def rejected(nb, answers: dict[str, str], code: str) -> bool:
+    """Whether the test code raises AssertionError on these answers (any other error fails the test)."""
+    try:
+        exec(code, notebook_namespace(nb, answers))
+    except AssertionError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", [v.name for v in MUTANTS if v.notebook_tests == VISIBLE])
+def test_visible_tests_reject_a_typical_mistake(nb, name):
+    mutant = BY_NAME[name]
+    (symbol,) = mutant.loses
+    assert rejected(nb, variant_sources(mutant, CFG), visible_part(exercise_test(nb, symbol)))
+
+
+@pytest.mark.parametrize("name", [v.name for v in MUTANTS if v.notebook_tests != VISIBLE])
+def test_mistakes_the_visible_tests_miss_are_where_the_catalogue_says(nb, name):
+    """Only the hidden region (``hidden``) or only the grader's hidden checks (None) catch these."""
+    mutant = BY_NAME[name]
+    (symbol,) = mutant.loses
+    answers, source = variant_sources(mutant, CFG), exercise_test(nb, symbol)
+    assert not rejected(nb, answers, visible_part(source)), "the visible tests catch it: say so in the catalogue"
+    assert rejected(nb, answers, source) == (mutant.notebook_tests == HIDDEN)
+
+
+@pytest.mark.parametrize("name", [v.name for v in ALTERNATIVES])
+def test_the_whole_test_cells_pass_the_alternatives(nb, name):
+    alternative = BY_NAME[name]
+    answers = variant_sources(alternative, CFG)
+    for symbol in alternative.edits:
+        exec(exercise_test(nb, symbol), notebook_namespace(nb, answers))  # raises on a failing test
 
 
 def test_visible_tests_pass_on_the_solutions(nb):

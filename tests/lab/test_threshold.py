@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.lab_rnn import reference as ref
 from autograder.lab_rnn import threshold as th
-from course.config import ThresholdSettings
+from course.authoring.solution import solution_namespace
+from course.config import ThresholdSettings, load_config
 from course.corpus import Corpus, default_corpus_text
 from course.grader.inprocess import InProcessSession
 from course.grader.probes import Response
 
 OPS = Path(__file__).resolve().parents[2] / "autograder" / "lab_rnn" / "worker" / "ops.py"
+SOLUTION = solution_namespace(load_config(), ["CharLSTM", "train_epoch"])  # the source notebook's answers
 SETTINGS = ThresholdSettings(steps=3, embed=8, hidden=16, batch=8, seq_len=20, lr=2e-3, calibration_seeds=(0,),
                              margin=1.1, suspicious_perplexity=2.66)
 
@@ -56,7 +57,8 @@ class FakeWorker:
 
 def reference_session(**overrides) -> InProcessSession:
     torch.set_num_threads(1)
-    return InProcessSession({"CharLSTM": ref.CharLSTM, "train_epoch": ref.train_epoch, **overrides}, [OPS])
+    namespace = {"CharLSTM": SOLUTION["CharLSTM"], "train_epoch": SOLUTION["train_epoch"], **overrides}
+    return InProcessSession(namespace, [OPS])
 
 
 def test_untrained_reference_is_near_the_vocabulary_size(corpus):
@@ -112,8 +114,8 @@ def test_perfect_predictions_are_flagged_as_suspicious(corpus):
 
 def test_wrong_number_of_optimizer_steps_is_an_error(corpus):
     def twice(model, batches, optimizer, clip=1.0):
-        ref.train_epoch(model, batches, optimizer, clip)
-        return ref.train_epoch(model, batches, optimizer, clip)
+        SOLUTION["train_epoch"](model, batches, optimizer, clip)
+        return SOLUTION["train_epoch"](model, batches, optimizer, clip)
 
     result = th.run_threshold(reference_session(train_epoch=twice), corpus, SETTINGS, seed=0)
     assert result["status"] == "error" and result["steps_taken"] == 2 * SETTINGS.steps

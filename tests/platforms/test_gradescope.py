@@ -318,7 +318,6 @@ def autograder_root():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("gradescope")
 def test_bundle_end_to_end(tmp_path, autograder_root):
     """The bundle on an image whose python3 is not 3.11: setup.sh provisions 3.11, installs through the lock,
     locks the source away from nobody; run_autograder then grades three notebooks."""

@@ -10,12 +10,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import similarity_cohort as sc
+from matplotlib.image import imread
 
 from course.cli import main as cli_main
 from course.config import load_config
 from course.errors import UserError
 from course.grader.results import write_gradebook
-from course.platforms.report import PLOTS, REPORT_HTML, main_report
+from course.platforms.report import OUTPUTS, PLOTS, REPORT_HTML, TIME_BARS_UP_TO, Cohort, main_report, plot_time
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,7 +90,7 @@ def test_report_writes_html_and_plots(graded: Path, capsys):
     assert main_report(graded) == 0
     out = graded / "report"
     assert str(out / REPORT_HTML) in capsys.readouterr().out
-    for name in [REPORT_HTML, *PLOTS.values()]:
+    for name in OUTPUTS:
         assert (out / name).is_file(), f"{name} was not written"
     for name in PLOTS.values():
         data = (out / name).read_bytes()
@@ -147,7 +149,7 @@ def test_output_names_are_stable(graded: Path, tmp_path: Path):
     main_report(graded, out)
     first = sorted(p.name for p in out.iterdir())
     main_report(graded, out)
-    assert sorted(p.name for p in out.iterdir()) == first == sorted([REPORT_HTML, *PLOTS.values()])
+    assert sorted(p.name for p in out.iterdir()) == first == sorted(OUTPUTS)
 
 
 def test_threshold_from_calibration_or_said_missing(graded: Path, tmp_path: Path, monkeypatch):
@@ -199,10 +201,70 @@ def test_report_renders_in_headless_chromium(graded: Path, tmp_path: Path):
            (graded / "report" / REPORT_HTML).resolve().as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert shot.is_file(), f"Chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-1500:]}"
-    from matplotlib.image import imread
-
     pixels = imread(shot)  # [height, width, channels], floats in [0, 1]
     assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 900
     gray = pixels[..., :3].mean(axis=-1)
     assert (gray < 0.5).mean() > 0.005, "the screenshot is blank: the page did not render"
     assert gray.std() > 0.05
+
+
+# --- item analysis, diagnosed mistakes, similarity -------------------------------------------------------
+
+
+def row(page: str, table_id: str, check: str) -> str:
+    table = page.split(f'id="{table_id}"')[1].split("</table>")[0]
+    match = re.search(rf'<tr data-check="{re.escape(check)}"[^>]*>.*?</tr>', table, re.S)
+    assert match, f"{check} missing from {table_id}"
+    return match.group(0)
+
+
+def test_item_analysis_flags_and_discrimination(graded: Path):
+    main_report(graded)
+    page = (graded / "report" / REPORT_HTML).read_text()
+    # Graded: ada and cy pass everything, bob passes checks 0 and 2 (eve's grader error and dee's rejection
+    # are left out). "matches nn.RNN": x = [1, 0, 1], rest = total - 6 x = [25, 8, 25]: r = 1; groups of
+    # round(0.27 * 3) = 1: the upper one passes, the lower one fails, D = 1.
+    matches = row(page, "item-checks", "matches nn.RNN with the same weights")
+    assert 'data-flags=""' in matches and re.findall(r'<td class="num">([-\d.]+)</td>', matches)[-3:] == [
+        "0.67", "1.00", "1.00"]
+    # Every graded submission passes checks 0 and 2: flagged, r undefined.
+    easy = row(page, "item-checks", "returns a 1-D long tensor")
+    assert 'data-flags="all_pass"' in easy and "does not tell students apart" in easy and "&ndash;" in easy
+    assert ('id="flag-summary">2 of 4 checks flagged: #1 output has shape [batch, seq_len, hidden], '
+            "#3 returns a 1-D long tensor.") in page
+    assert "With 3 graded submissions, r and D are noisy" in page
+
+
+def test_diagnosed_mistakes_count_graded_failures(graded: Path):
+    main_report(graded)
+    page = (graded / "report" / REPORT_HTML).read_text()
+    table = page.split('<table class="mistakes" data-check="matches nn.RNN with the same weights">')[1]
+    table = table.split("</table>")[0]
+    assert re.findall(r'data-category="(\w+)" data-students="(\d+)"', table) == [("A", "1")]  # bob only
+    assert "matches nn.RNN with the same weights failed &lt;b&gt;here" in table
+
+
+def test_similarity_section_lists_the_copied_pair(graded: Path):
+    for student, author in [("ada", sc.independent("ben")), ("bob", sc.gil()), ("cy", sc.independent("ana"))]:
+        (graded / student / "answers.json").write_text(json.dumps({"submission_id": student, "answers": author}))
+    main_report(graded)
+    out = graded / "report"
+    page = (out / REPORT_HTML).read_text()
+    section = page.split("<h2>Similar submissions: pairs to review</h2>")[1]
+    first = re.search(r'<tr data-a="([^"]+)" data-b="([^"]+)">', section)
+    assert (first.group(1), first.group(2)) == ("ada", "bob")
+    assert 'href="similarity.html#pair-ada--bob"' in section
+    assert 'id="pair-ada--bob"' in (out / "similarity.html").read_text()
+    assert "2 graded submission(s) have no answers.json" in section  # dee and eve
+
+
+def test_without_answers_the_report_says_why(graded: Path):
+    main_report(graded)
+    page = (graded / "report" / REPORT_HTML).read_text()
+    assert "No similarity pass:" in page and "without answers.json" in page
+
+
+def test_grading_times_of_a_large_cohort_are_a_histogram(tmp_path: Path):
+    many = {f"s{i:03d}": results_json(f"s{i:03d}", {0}, "graded", 4.0, 30.0 + i) for i in range(TIME_BARS_UP_TO + 10)}
+    plot_time(Cohort(rows=[], results=many), tmp_path / "time.png")
+    assert imread(tmp_path / "time.png").shape[0] < 500, "one bar per submission would be thousands of pixels tall"

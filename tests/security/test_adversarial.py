@@ -1,6 +1,6 @@
 """Hostile and broken notebooks through `course grade`: they gain nothing, hurt no one and leave nothing behind.
 
-One campaign grades every submission of tests/adversarial_submissions.py in three `course grade`
+One campaign grades every submission of tests/security/attacks.py in three `course grade`
 runs (the controls alone; the hostile batch with the controls inside it; the attacks on the
 grader-run training) from a private copy of the repository, then each test reads what it needs
 back from the results.
@@ -12,18 +12,15 @@ import os
 import secrets
 import shutil
 import socket
-import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbfactory
 import pytest
-from adversarial_submissions import (
-    ENTRIES,
+from attacks import ENTRIES, SECRET_NAME, Entry, Env
+from harness import (
     REPO,
-    SECRET_NAME,
-    Entry,
-    Env,
     Graded,
     GraderRun,
     copy_repository,
@@ -34,19 +31,21 @@ from adversarial_submissions import (
     survivors,
 )
 
+from autograder.lab_rnn.variants import BY_NAME, variant_notebook
+from course import cli
 from course.config import load_config
 from course.grader import probing
+from course.grader.batch import build_context
 from course.grader.isolation import IsolationLevel
 from course.grader.submission import discover
 
 LEVEL = probing.probe_isolation()
 CONTROLS = {
     "control-solution": lambda: nbfactory.solution(),
-    "control-mutant-to-batch-first-reshape": lambda: nbfactory.with_patched(
-        "to_batch_first", "x.transpose(0, 1)", "x.reshape(x.shape[1], x.shape[0], x.shape[2])"),
+    "control-mutant-to-batch-first-reshape": lambda: variant_notebook(BY_NAME["fails-to-batch-first-reshape"]),
 }
 GRADER_PEAK_RSS_KB = 1_500_000  # the grader keeps every probe reply until the checks run
-slow = [pytest.mark.slow, pytest.mark.xdist_group("adversarial")]
+
 
 
 def not_run_reason(entry: Entry) -> str | None:
@@ -171,7 +170,7 @@ def campaign(tmp_path_factory) -> Campaign:
 
 
 def _param(entry: Entry):
-    marks = [*slow]
+    marks = [pytest.mark.slow]
     if entry.known_defect:
         marks.append(pytest.mark.xfail(strict=True, reason=f"grader defect: {entry.known_defect}"))
     return pytest.param(entry, id=entry.name, marks=marks)
@@ -198,7 +197,6 @@ def test_submission_meets_its_stated_outcome(campaign, entry):
 
 @pytest.mark.parametrize("control", sorted(CONTROLS))
 @pytest.mark.slow
-@pytest.mark.xdist_group("adversarial")
 def test_controls_score_as_when_graded_alone(campaign, control):
     alone = read_graded(campaign.out("alone"), control).results
     inside = read_graded(campaign.out("hostile"), control).results
@@ -217,7 +215,6 @@ def test_controls_score_as_when_graded_alone(campaign, control):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("adversarial")
 def test_every_submission_has_a_result_and_the_gradebook_lists_them_all(campaign):
     for name, run in campaign.runs.items():
         assert run.code == 0, f"course grade ({name}) exited {run.code}:\n{run.output[-3000:]}"
@@ -229,13 +226,11 @@ def test_every_submission_has_a_result_and_the_gradebook_lists_them_all(campaign
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("adversarial")
 def test_no_process_outlives_the_batches(campaign):
     assert campaign.survivors == []
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("adversarial")
 def test_nothing_reaches_the_loopback_listeners(campaign):
     if LEVEL < IsolationLevel.UNSHARE:
         pytest.skip(f"at '{LEVEL}' isolation the worker shares the grader's network")
@@ -243,7 +238,6 @@ def test_nothing_reaches_the_loopback_listeners(campaign):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("adversarial")
 def test_the_grader_secret_never_reaches_any_output(campaign):
     for name in campaign.outs:
         for path in campaign.out(name).rglob("*"):
@@ -252,7 +246,6 @@ def test_the_grader_secret_never_reaches_any_output(campaign):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("adversarial")
 def test_the_grader_files_are_unchanged(campaign):
     changed = sorted(k for k in campaign.hashes_before.keys() | campaign.hashes_after.keys()
                      if campaign.hashes_before.get(k) != campaign.hashes_after.get(k))
@@ -261,7 +254,6 @@ def test_the_grader_files_are_unchanged(campaign):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("adversarial")
 def test_the_grader_memory_stays_bounded(campaign):
     peak = campaign.runs["hostile"].peak_rss_kb
     assert 0 < peak < GRADER_PEAK_RSS_KB, f"peak resident memory of the grader: {peak / 1e6:.2f} GB"
@@ -272,8 +264,6 @@ def test_the_grader_memory_stays_bounded(campaign):
 
 @pytest.mark.parametrize("weaker", [IsolationLevel.RLIMITS, IsolationLevel.UNSHARE])
 def test_require_isolation_refuses_below_full_isolation(tmp_path, monkeypatch, capsys, weaker):
-    from course import cli
-
     monkeypatch.setattr(probing, "probe_isolation", lambda: weaker)
     nbfactory.write(nbfactory.solution(), tmp_path / "alice.ipynb")
     code = cli.main(["grade", str(tmp_path / "alice.ipynb"), "--out", str(tmp_path / "out"), "--no-threshold",
@@ -286,16 +276,16 @@ def test_require_isolation_refuses_below_full_isolation(tmp_path, monkeypatch, c
 
 
 def test_require_isolation_grades_at_full_isolation(tmp_path, monkeypatch):
-    from course.grader.batch import build_context
-
     monkeypatch.setattr(probing, "probe_isolation", lambda: IsolationLevel.BWRAP)
     ctx = build_context(load_config(), tmp_path / "out", threshold=False, require_isolation=True)
     assert ctx.isolation_name == "bwrap"
 
 
 def main() -> None:  # pragma: no cover - a manual run prints every outcome
-    import tempfile
+    """Run the campaign once and print what every entry got.
 
+    Run as ``PYTHONPATH=tests python tests/security/test_adversarial.py`` (nbfactory and harness live in tests/).
+    """
     camp = run_campaign(Path(tempfile.mkdtemp(prefix="adversarial-")))
     for name, run in camp.runs.items():
         print(f"{name}: exit {run.code}, {run.seconds:.0f} s, peak {run.peak_rss_kb / 1e3:.0f} MB")
@@ -310,5 +300,4 @@ def main() -> None:  # pragma: no cover - a manual run prints every outcome
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.path.insert(0, str(Path(__file__).parent))
     main()

@@ -6,6 +6,7 @@ worker and the hidden checks stubbed, through ``grade_one`` up to results.json.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tempfile
@@ -15,12 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from course.authoring.contract import build_contract
 from course.config import load_config
 from course.grader import grade
 from course.grader.assemble import answer_ids, assemble
 from course.grader.lab import load_lab
 from course.grader.state import Context, Options, State
 from course.grader.submission import Submission, discover
+from course.student import selfcheck
 from course.student.notebook import NotebookError, read_notebook
 
 FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None,
@@ -72,11 +75,13 @@ def cells(draw):
 notebooks = st.integers(0, 9).flatmap(lambda k: st.fixed_dictionaries(
     {"cells": maybe(st.lists(cells(), max_size=8), 6), "nbformat": maybe(st.sampled_from([4, 4, 4, 4, 3, 5]), 6),
      "metadata": maybe(st.fixed_dictionaries({}, optional={
-         "kernelspec": maybe(st.fixed_dictionaries({}, optional={"language": maybe(st.sampled_from(["python", "julia"]))})),
+         "kernelspec": maybe(st.fixed_dictionaries(
+             {}, optional={"language": maybe(st.sampled_from(["python", "julia"]))})),
          "language_info": maybe(st.fixed_dictionaries({}, optional={"name": texts})),
      }))},
     optional={"nbformat_minor": json_values, "worksheets": json_values},
-) if k else st.fixed_dictionaries({}, optional={"cells": json_values, "nbformat": json_values, "metadata": json_values}))
+) if k else st.fixed_dictionaries({}, optional={"cells": json_values, "nbformat": json_values,
+                                              "metadata": json_values}))
 
 
 def assert_clear(message: str) -> None:
@@ -153,6 +158,79 @@ def test_answer_cells_of_odd_types_and_sources_are_assembled_or_refused_clearly(
     check_read_and_assemble(json.dumps(answer_cells_notebook(specs)).encode())
 
 
+# --- the grader and the self-check agree on every file ------------------------------------------------------
+
+CONTRACT = build_contract(CFG)
+
+
+def verdicts(data: bytes, link: bool = False, limits: tuple[int, int] = (MAX_BYTES, MAX_CELLS),
+             ) -> tuple[tuple[bool, list[str]], tuple[bool, list[str]]]:
+    """(gradable, exercises without a runnable answer) as the grader and as the self-check see ``data``.
+
+    Args:
+        data: the file's bytes.
+        link: submit a symbolic link to the file instead of the file.
+        limits: (largest file in bytes, most cells), the same on both sides.
+    """
+    contract = dataclasses.replace(CONTRACT, limits=dataclasses.replace(
+        CONTRACT.limits, max_notebook_bytes=limits[0], max_cells=limits[1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "lab_rnn.ipynb"
+        target = Path(tmp) / "real.ipynb" if link else path
+        target.write_bytes(data)
+        if link:
+            path.symlink_to(target)
+        try:
+            grader = (True, assemble(LAB.template, read_notebook(path, *limits)).missing)
+        except NotebookError:
+            grader = (False, [])
+        report = selfcheck.check_notebook(path, contract, run=False)
+        missing = [e.name for e in report.exercises if e.status == selfcheck.MISSING]
+    return grader, (report.readable, missing)
+
+
+def assert_same_verdict(data: bytes, link: bool = False) -> None:
+    grader, student = verdicts(data, link)
+    assert grader == student, (grader, student)
+
+
+@FUZZ
+@given(st.one_of(notebooks, answer_specs.map(answer_cells_notebook)))
+def test_grader_and_self_check_agree_on_malformed_notebooks(nb):
+    assert_same_verdict(json.dumps(nb).encode())
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode())))
+def test_grader_and_self_check_agree_on_random_files(data):
+    assert_same_verdict(data)
+
+
+@pytest.mark.parametrize("name", ["symlink", "nbformat3-worksheets", "julia-language-info", "answer-as-markdown",
+                                  "too-many-cells", "too-large", "solution", "release"])
+def test_grader_and_self_check_agree_on_the_known_refusals(name):
+    solution = json.loads(CFG.source_notebook.read_text(encoding="utf-8"))
+    odd = json.loads(json.dumps(solution))
+    if name == "nbformat3-worksheets":
+        odd = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": []}]}
+    elif name == "julia-language-info":
+        odd["metadata"] = {"language_info": {"name": "julia"}}
+    elif name == "answer-as-markdown":
+        next(c for c in odd["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "encode")[
+            "cell_type"] = "markdown"
+    elif name == "too-many-cells":
+        odd["cells"] = odd["cells"] * (CFG.limits.max_cells // len(odd["cells"]) + 1)
+    elif name == "release":
+        odd = json.loads(CFG.release_notebook.read_text(encoding="utf-8"))
+    data = json.dumps(odd).encode() + (b" " * CFG.limits.max_notebook_bytes if name == "too-large" else b"")
+    limits = (CFG.limits.max_notebook_bytes, CFG.limits.max_cells)  # the course's own
+    grader, student = verdicts(data, link=name == "symlink", limits=limits)
+    assert grader == student
+    expect_readable = name in ("solution", "release", "answer-as-markdown")
+    assert grader[0] is expect_readable, name
+    assert grader[1] == (["encode"] if name == "answer-as-markdown" else [])
+
+
 def fake_checks(st_: State) -> None:
     """The judge step without pytest: one check per exercise, passed when an answer was found."""
     answers = st_.assembly.answers if st_.assembly else {}
@@ -179,7 +257,8 @@ def test_grade_one_always_writes_a_result_with_a_clear_message(nb):
         row = grade.grade_one(ctx, Submission("student", path, "student"))
         results = json.loads((ctx.out_dir / "student" / "results.json").read_text(encoding="utf-8"))
         assert (ctx.out_dir / "student" / "feedback.md").read_text(encoding="utf-8").startswith("# Feedback")
-    assert results["extra_data"]["status"] in ("graded", "rejected") and row["status"] == results["extra_data"]["status"]
+    status = results["extra_data"]["status"]
+    assert status in ("graded", "rejected") and row["status"] == status
     assert 0 <= results["score"] <= len(ANSWER_IDS)
     if results["extra_data"]["status"] == "rejected":
         assert results["score"] == 0 and results["tests"] == []
@@ -206,4 +285,5 @@ def test_any_file_names_give_safe_unique_ids(names):
     assert len(ids) == len(set(ids)) == len(made)
     for sub_id in ids:
         assert re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", sub_id)  # one path component, never hidden or ".."
-        assert not re.search(r"\.(csv|html|png|json|md|txt)$", sub_id, re.IGNORECASE), sub_id  # never a batch output name
+        # never the name of a batch-level output file
+        assert not re.search(r"\.(csv|html|png|json|md|txt)$", sub_id, re.IGNORECASE), sub_id

@@ -243,6 +243,8 @@ def check_definition(gid, source, expected):
         tree = ast.parse(_python_only(source))
     except SyntaxError as exc:
         return f"syntax error on line {exc.lineno} of the answer cell: {exc.msg}"
+    except ValueError:  # a null byte, or a lone surrogate that is not even UTF-8
+        return "the answer cell holds characters Python cannot read (a null byte or a broken character)"
     kind = "class" if isinstance(expected, dict) else "def"
     top = {}
     for node in tree.body:
@@ -278,7 +280,7 @@ def _python_only(source):
     try:
         ast.parse(source)
         return source
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         pass
     lines = []
     for line in source.splitlines():
