@@ -12,8 +12,18 @@ NOTEBOOK = "lab_rnn.ipynb"  # notebook file inside the assignment folder
 DUEDATE = "2026-12-18T23:59:00+01:00"  # ISO 8601; late submissions are flagged
 TIMEZONE = "Europe/Madrid"  # nbgrader's timezone for timestamps
 
+# --- Student repository -------------------------------------------------------
+# The public (or GitHub Classroom template) repository that receives release/<ASSIGNMENT>/ at its
+# root (`course publish`). The Colab badge, the student README and the notebook's corpus download
+# point here and nowhere else; this instructor repository, with solutions and hidden checks, stays private.
+STUDENT_REPO = "dlai-upc/lab-rnn-student"  # GitHub owner/name
+STUDENT_BRANCH = "main"  # the branch students open and clone
+
 # --- Corpus -----------------------------------------------------------------
-CORPUS_PATH = None  # None: Python's pydoc topics (offline everywhere); or a UTF-8 text file path
+# A UTF-8 text file, relative to this folder. The default is the pydoc topics text of CPython 3.11.7,
+# committed so that it is the same on every Python (corpus/README.md). The release copies it beside
+# the student notebook; calibration.json records its sha256.
+CORPUS_PATH = "corpus/pydoc_topics.txt"
 HELDOUT_FRACTION = 0.10  # last 10 percent of the corpus is held out
 
 # --- Reproducibility --------------------------------------------------------

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from course.authoring.jupyter_env import isolated_env
+from course.authoring.release import CORPUS_CELL_ID, set_assignments
 from course.config import load_config
 from course.grader.lab import lab_module
 
@@ -66,15 +67,25 @@ def set_parameters(nb: dict, values: dict[str, object]) -> dict:
     return nb
 
 
+def set_corpus_file(nb: dict, path: Path) -> dict:
+    """Point the corpus cell at ``path`` (absolute): nbgrader runs it in its own folder, offline."""
+    for cell in nb["cells"]:
+        if cell.get("id") == CORPUS_CELL_ID:
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = set_assignments(src, {"CORPUS_FILE": str(path)}, CORPUS_CELL_ID)
+    return nb
+
+
 def write_submissions(chosen: dict[str, dict], copies: int, steps: int, folder: Path) -> list[Path]:
     """`copies` files of each variant, their `parameters` cell set to the grader's training of `steps` steps.
 
-    nbgrader runs the submission's own `parameters` cell (an unlocked cell, which autograde does
-    not overwrite), so the override must be in each submission; `course grade` skips that cell.
+    nbgrader runs the submission's own `parameters` and corpus cells (unlocked cells, which autograde
+    does not overwrite), so the override must be in each submission; `course grade` skips those cells.
     """
     subs = []
     for name, nb in chosen.items():
         nb = set_parameters(copy.deepcopy(nb), parameters_override(steps))
+        nb = set_corpus_file(nb, load_config().corpus_path)
         subs += [write(nb, folder / f"{name}-{i}.ipynb") for i in range(copies)]
     return subs
 

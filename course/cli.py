@@ -19,6 +19,12 @@ def cmd_release(args: argparse.Namespace) -> int:
     return main_release(check=args.check)
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from course.platforms.student_repo import main_publish
+
+    return main_publish(load_config(), Path(args.dest))
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from course.grader.batch import run_grade
 
@@ -89,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="regenerate release/ from source/ through nbgrader and verify it")
     p.add_argument("--check", action="store_true", help="only check that the committed release is up to date")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("publish", help="copy release/<assignment>/ into a checkout of the student repository")
+    p.add_argument("dest", help="the student repository's working tree (a clone of STUDENT_REPO)")
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("grade", help="grade submitted notebooks into results.json, feedback.md and a gradebook")
     p.add_argument("paths", nargs="+", help="submitted .ipynb files, folders, or LMS downloads as downloaded "

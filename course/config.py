@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.util
 import os
+import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from course.errors import ConfigError
 REPO_ROOT = Path(os.environ.get("COURSE_ROOT", Path(__file__).resolve().parent.parent))
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+# GitHub's rules for an owner (letters, digits, single hyphens) and a repository name.
+STUDENT_REPO_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/[A-Za-z0-9._-]{1,100}")
+BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class CourseConfig:
     notebook: str
     duedate: _dt.datetime
     timezone: str
-    corpus_path: Path | None
+    corpus_path: Path
     heldout_fraction: float
     seed: int
     points: Mapping[str, int]
@@ -72,6 +76,8 @@ class CourseConfig:
     hidden_check_visibility: str
     threshold: ThresholdSettings
     limits: Limits
+    student_repo: str = ""
+    student_branch: str = "main"
     nbgrader: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,6 +91,20 @@ class CourseConfig:
     @property
     def release_notebook(self) -> Path:
         return self.root / "release" / self.assignment / self.notebook
+
+    @property
+    def student_url(self) -> str:
+        """The public student repository on GitHub."""
+        return f"https://github.com/{self.student_repo}"
+
+    def student_raw_url(self, name: str) -> str:
+        """Where a file at the root of the student repository's branch is downloaded from."""
+        return f"https://raw.githubusercontent.com/{self.student_repo}/{self.student_branch}/{name}"
+
+    @property
+    def colab_url(self) -> str:
+        """Colab's link that opens the student repository's notebook."""
+        return f"https://colab.research.google.com/github/{self.student_repo}/blob/{self.student_branch}/{self.notebook}"
 
     @property
     def autograder_dir(self) -> Path:
@@ -175,11 +195,21 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
         raise ConfigError("course_config.py: DUEDATE needs a UTC offset, e.g. 2026-12-18T23:59:00+01:00.")
 
     corpus = _require(m, "CORPUS_PATH", (str, type(None)))
-    corpus_path = None
-    if corpus is not None:
-        corpus_path = Path(corpus)
-        if not corpus_path.is_absolute():
-            corpus_path = path.parent / corpus_path
+    if corpus is None or not corpus.strip():
+        raise ConfigError("course_config.py: CORPUS_PATH must name a UTF-8 text file (the default corpus is "
+                          "'corpus/pydoc_topics.txt'; pydoc_data differs between Python releases).")
+    corpus_path = Path(corpus)
+    if not corpus_path.is_absolute():
+        corpus_path = path.parent / corpus_path
+
+    student_repo = _require(m, "STUDENT_REPO", str)
+    if not STUDENT_REPO_NAME.fullmatch(student_repo):
+        raise ConfigError(f"course_config.py: STUDENT_REPO must be a GitHub repository as 'owner/name', "
+                          f"got {student_repo!r}.")
+    student_branch = _require(m, "STUDENT_BRANCH", str)
+    if not BRANCH_NAME.fullmatch(student_branch) or ".." in student_branch:
+        raise ConfigError(f"course_config.py: STUDENT_BRANCH must be a git branch name such as 'main', "
+                          f"got {student_branch!r}.")
 
     heldout = float(_require(m, "HELDOUT_FRACTION", number))
     if not 0.0 < heldout < 0.5:
@@ -238,6 +268,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
         duedate=duedate,
         timezone=_require(m, "TIMEZONE", str),
         corpus_path=corpus_path,
+        student_repo=student_repo,
+        student_branch=student_branch,
         heldout_fraction=heldout,
         seed=_require(m, "SEED", int),
         points=types.MappingProxyType(points),

@@ -42,10 +42,24 @@ def test_the_repository_configuration_loads_frozen():
     ("HELDOUT_FRACTION", "0.7", "HELDOUT_FRACTION must lie in (0, 0.5)"),
     ("HIDDEN_CHECK_VISIBILITY", "'sometimes'", "HIDDEN_CHECK_VISIBILITY must be one of"),
     ("CALIBRATION_SEEDS", "()", "CALIBRATION_SEEDS must be a non-empty tuple of ints"),
+    ("CORPUS_PATH", "None", "CORPUS_PATH must name a UTF-8 text file"),
+    ("STUDENT_REPO", "'lab-rnn'", "STUDENT_REPO must be a GitHub repository as 'owner/name', got 'lab-rnn'"),
+    ("STUDENT_REPO", "'https://github.com/a/b'", "STUDENT_REPO must be a GitHub repository as 'owner/name'"),
+    ("STUDENT_REPO", "'-bad/name'", "STUDENT_REPO must be a GitHub repository"),
+    ("STUDENT_BRANCH", "'main branch'", "STUDENT_BRANCH must be a git branch name"),
+    ("STUDENT_BRANCH", "'a..b'", "STUDENT_BRANCH must be a git branch name"),
 ])
 def test_bad_values_are_refused_by_name(tmp_path, name, value, phrase):
     with pytest.raises(ConfigError, match=re.escape(phrase)):
         load_config(write_config(tmp_path, **{name: value}))
+
+
+def test_the_student_repository_gives_every_public_link():
+    cfg = load_config()
+    owner_name, branch = cfg.student_repo, cfg.student_branch
+    assert cfg.colab_url == f"https://colab.research.google.com/github/{owner_name}/blob/{branch}/{cfg.notebook}"
+    assert cfg.student_raw_url("a.txt") == f"https://raw.githubusercontent.com/{owner_name}/{branch}/a.txt"
+    assert cfg.corpus_path.is_file() and cfg.corpus_path.is_relative_to(cfg.root)
 
 
 def test_a_missing_setting_and_a_broken_file_are_user_errors(tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,8 +20,10 @@ from course.authoring.contract import build_contract
 from course.authoring.jupyter_env import isolated_env
 from course.authoring.vendor import selfcheck_cell_source
 from course.config import CourseConfig, load_config
-from course.errors import ConfigError
+from course.corpus import load_course_corpus
+from course.errors import ConfigError, UserError
 from course.platforms.classroom import stale_student_files, write_student_workflow
+from course.platforms.student_repo import COLAB_BADGE, badge_markdown, stale_extra_files, write_extra_files
 from course.student.notebook import (
     cell_source,
     grade_id,
@@ -37,6 +40,8 @@ MARKER = re.compile(r"#+\s*(BEGIN|END)\b|BEGIN SOLUTION|END SOLUTION|HIDDEN TEST
 # "jupyter" and "cellView" fold the long self-check cell in JupyterLab and Colab.
 KEPT_CELL_METADATA = ("cellView", "deletable", "editable", "jupyter", "nbgrader", "tags")
 SELFCHECK_CELL_ID = "selfcheck"
+CORPUS_CELL_ID = "load-corpus"  # the notebook's corpus cell: its three settings come from the configuration
+CORPUS_SETTINGS = ("CORPUS_FILE", "CORPUS_URL", "CORPUS_SHA256")
 NBGRADER_TIMEOUT_S = 300
 
 
@@ -114,6 +119,70 @@ def generate(job: ReleaseJob) -> None:
     job.release = nbformat.read(str(out), as_version=4)
 
 
+def corpus_settings(cfg: CourseConfig) -> dict[str, str]:
+    """The corpus cell's settings in the release: the file beside the notebook, its download URL, its sha256."""
+    name = cfg.corpus_path.name
+    return {"CORPUS_FILE": name, "CORPUS_URL": cfg.student_raw_url(name),
+            "CORPUS_SHA256": load_course_corpus(cfg).sha256}
+
+
+def set_assignments(source: str, values: dict[str, str], where: str) -> str:
+    """``source`` with each top-level ``NAME = ...`` line of ``values`` set to the new string (comments kept).
+
+    Raises:
+        ReleaseError: a name is not assigned on a line of its own in ``source``.
+    """
+    for name, value in values.items():
+        pattern = re.compile(rf"^({name} = )[^#\n]*?(\s*#.*)?$", re.M)
+        source, count = pattern.subn(lambda m, v=value: f"{m.group(1)}{json.dumps(v)}{m.group(2) or ''}", source,
+                                     count=1)
+        if count != 1:
+            raise ReleaseError(f"{where}: no line `{name} = ...` to set; keep the corpus cell's settings lines.")
+    return source
+
+
+def corpus_cell(nb: NotebookNode, where: str) -> NotebookNode:
+    cell = next((c for c in nb.cells if c.get("id") == CORPUS_CELL_ID), None)
+    if cell is None or cell.cell_type != "code":
+        raise ReleaseError(f"{where} has no code cell with id {CORPUS_CELL_ID!r} (the corpus cell).")
+    return cell
+
+
+def check_source_corpus(job: ReleaseJob) -> None:
+    """The source notebook's corpus cell reads the configured corpus, so the instructor's runs use the graded text."""
+    assert job.source is not None
+    cfg = job.cfg
+    source = cell_source(corpus_cell(job.source, str(cfg.source_notebook)))
+    match = re.search(r'^CORPUS_FILE = ["\']([^"\']+)["\']', source, re.M)
+    wanted = os.path.relpath(cfg.corpus_path, cfg.source_notebook.parent)
+    if not match or (cfg.source_notebook.parent / match.group(1)).resolve() != cfg.corpus_path.resolve():
+        found = match.group(1) if match else "nothing"
+        raise ReleaseError(f"the source notebook's corpus cell reads {found}, not CORPUS_PATH ({cfg.corpus_path}): "
+                           f"set CORPUS_FILE = {json.dumps(wanted)} in its cell {CORPUS_CELL_ID!r}.")
+
+
+def point_corpus(job: ReleaseJob) -> None:
+    """Set the release's corpus cell to the copy beside the notebook and its download from the student repository."""
+    assert job.release is not None
+    cell = corpus_cell(job.release, "the release notebook")
+    try:
+        cell.source = set_assignments(cell_source(cell), corpus_settings(job.cfg), f"cell {CORPUS_CELL_ID!r}")
+    except UserError as exc:  # an unreadable corpus file
+        raise ReleaseError(str(exc)) from None
+
+
+def add_badge(job: ReleaseJob) -> None:
+    """Put the "Open in Colab" badge of the student repository's notebook under the first cell's title."""
+    assert job.release is not None
+    first = job.release.cells[0] if job.release.cells else None
+    if first is None or first.cell_type != "markdown":
+        raise ReleaseError("the notebook's first cell should be markdown (its title): the Colab badge goes there.")
+    lines = [line for line in cell_source(first).splitlines() if COLAB_BADGE not in line]
+    title = 1 if lines and lines[0].startswith("#") else 0
+    lines[title:title] = ([""] if title else []) + [badge_markdown(job.cfg)] + ([""] if not title else [])
+    first.source = "\n".join(lines)
+
+
 def add_selfcheck(job: ReleaseJob) -> None:
     """Append the student self-check (stdlib only, works on Colab) as a folded, read-only last cell."""
     nb = job.release
@@ -166,12 +235,13 @@ def verify(job: ReleaseJob) -> None:
         raise ReleaseError("refusing to write the release:\n  - " + "\n  - ".join(problems))
 
 
-# The order matters: nbgrader needs the staged copy; the self-check cell is added to
-# nbgrader's output (the source notebook never carries it); normalising before verifying
-# means the checks see exactly the bytes that will be written; nothing is written unless
-# all pass.
+# The order matters: the source is read and its corpus cell checked before nbgrader runs (a
+# wrong cell fails fast); nbgrader needs the staged copy; the corpus settings, the badge and
+# the self-check cell are put into nbgrader's output (the source notebook never carries them,
+# and the self-check's contract is built from the source); normalising before verifying means
+# the checks see exactly the bytes that will be written; nothing is written unless all pass.
 RELEASE_STEPS: tuple[Callable[[ReleaseJob], None], ...] = (
-    read_source, stage, generate, add_selfcheck, normalise, verify,
+    read_source, check_source_corpus, stage, generate, point_corpus, add_badge, add_selfcheck, normalise, verify,
 )
 
 
@@ -346,7 +416,7 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
     try:
         cfg = config or load_config()
         fresh = build_release(cfg)
-    except (ConfigError, ReleaseError) as exc:
+    except (ConfigError, ReleaseError, UserError) as exc:
         print(f"course release: {exc}", file=sys.stderr)
         return 1
     path = cfg.release_notebook
@@ -354,6 +424,8 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
         problems = check_committed(cfg, fresh)
         problems += [f"{path.parent.relative_to(cfg.root) / rel} is missing or stale (GitHub Classroom files)"
                      for rel in stale_student_files(path.parent, cfg)]
+        problems += [f"{path.parent.relative_to(cfg.root) / rel} is missing or stale (student README or corpus copy)"
+                     for rel in stale_extra_files(path.parent, cfg)]
         if problems:
             print("course release --check: the committed release is stale or broken; run `course release`.",
                   file=sys.stderr)
@@ -364,8 +436,9 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
     unchanged = path.is_file() and path.read_text(encoding="utf-8") == fresh
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(fresh, encoding="utf-8")
-    # The student template repository's GitHub Classroom workflow: visible tests only.
+    # The student template repository's GitHub Classroom workflow (visible tests only), README and corpus.
     write_student_workflow(path.parent, cfg)
+    write_extra_files(path.parent, cfg)
     nb = nbformat.reads(fresh, as_version=4)
     answers = sum(is_answer_cell(c) for c in nb.cells)
     written = sum(is_written_answer(c) for c in nb.cells)

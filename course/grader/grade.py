@@ -78,8 +78,8 @@ def step_start_worker(st: State) -> None:
         op_modules=list(st.ctx.lab.op_modules),
         cells=st.assembly.cells,
         isolation=st.ctx.options.isolation,
-        # a corpus file the sandbox could otherwise see (the default one is hidden already)
-        hide=[st.ctx.cfg.corpus_path] if st.ctx.cfg.corpus_path else [],
+        # the corpus file holds the held-out text: blanked wherever the sandbox could see it
+        hide=[st.ctx.cfg.corpus_path],
     )
     st.cell_reports = list(st.session.start())
 

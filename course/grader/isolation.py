@@ -6,10 +6,11 @@ Levels, strongest first (probed once per grader process):
   no capabilities, no nested user namespaces. The root file system holds only
   read-only binds of the system (/usr, /lib*, /bin, a few /etc files) and of the
   Python installation and its site-packages; the repository (hidden checks,
-  source notebook, course_config.py, .git) is not there, the standard library's
-  ``pydoc_data`` (the default held-out corpus) is an empty tmpfs. /tmp, /dev/shm and
-  the worker's home /sandbox are small private tmpfs; the worker code is a
-  read-only bind. Killing bwrap kills the pid namespace, so nothing survives.
+  source notebook, course_config.py, the corpus, .git) is not there, the corpus
+  file is blanked wherever a bind would show it, and the standard library's
+  ``pydoc_data`` (where the default corpus came from) is an empty tmpfs. /tmp,
+  /dev/shm and the worker's home /sandbox are small private tmpfs; the worker
+  code is a read-only bind. Killing bwrap kills the pid namespace, so nothing survives.
 * ``unshare``: new user, pid, mount (private /proc) and network namespaces via
   util-linux ``unshare``, under a keeper process (see ``course/grader/keeper.py``).
   No network and no signals to outside processes, but the file system is the

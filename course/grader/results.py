@@ -58,12 +58,33 @@ def _cell_errors(st: State) -> list[str]:
     return lines
 
 
+def notebook_order(checks: list[dict[str, Any]], exercises: list[str]) -> list[dict[str, Any]]:
+    """The checks sorted by the notebook position of the exercise they grade (their first tag).
+
+    Args:
+        checks: the plugin's check records, in check-file order.
+        exercises: the exercises in notebook order (POINTS order); ``threshold`` always goes last.
+
+    Returns:
+        A new list: exercise by exercise, each exercise's checks in their file order, checks of an
+        unknown exercise after the known ones, the perplexity threshold last.
+    """
+    rank = {name: i for i, name in enumerate(e for e in exercises if e != "threshold")}
+    last = len(rank) + 1
+
+    def key(check: dict[str, Any]) -> int:
+        tag = check["tags"][0] if check.get("tags") else ""
+        return last if tag == "threshold" else rank.get(tag, len(rank))
+
+    return sorted(checks, key=key)  # stable: the file order within an exercise is kept
+
+
 def build_results(st: State) -> dict[str, Any]:
-    """The Gradescope results.json dict for one graded (or rejected) submission."""
+    """The Gradescope results.json dict for one graded (or rejected) submission (tests in notebook order)."""
     ctx = st.ctx
     max_auto = float(ctx.cfg.autograded_points)
     tests = []
-    for number, check in enumerate(st.checks, start=1):
+    for number, check in enumerate(notebook_order(st.checks, list(ctx.cfg.points)), start=1):
         tests.append({
             "name": check["name"],
             "number": str(number),

@@ -104,6 +104,10 @@ def _stage_runtime(runtime_dir: Path, op_modules: list[Path]) -> list[str]:
             raise ValueError(f"two op modules are named {path.name}")
         shutil.copy2(path, runtime_dir / "ops" / path.name)
         names.append(path.name)
+    # Readable by the worker's uid whatever the source modes (Gradescope's setup.sh makes the bundle
+    # root-only), writable by the grader only.
+    for path in [runtime_dir, *runtime_dir.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return names
 
 

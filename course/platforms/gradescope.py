@@ -4,11 +4,11 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import shutil
 import sys
 import tempfile
 import time
-import tomllib
 import traceback
 import zipfile
 from pathlib import Path
@@ -26,9 +26,12 @@ from course.grader.results import atomic_write
 from course.grader.submission import Submission, anonymous_id, safe_id
 from course.grader.training_plot import PLOT_NAME
 from course.platforms.lms import GRADESCOPE, course_zone, iso_time, parse_time
+from course.lock import LOCK_FILE, LockError, read_lock
+from course.lock import pinned_requirements as _pinned
 
 BUNDLE_REPO = "repo"  # folder of the zip (and of /autograder/source/) holding the repository pieces
 REQUIREMENTS = "requirements.txt"
+LOCK = LOCK_FILE  # shipped at the zip's root; setup.sh installs through it
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same repository gives the same zip
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 THRESHOLD_TAG = "threshold"  # the check whose output carries the training picture on Gradescope
@@ -41,44 +44,116 @@ GRADER_FAILED = (
 )
 
 SETUP_SH = r"""#!/usr/bin/env bash
-# Gradescope runs this once, as root, while it builds the autograder image: bubblewrap
-# for the grader's sandbox, then a virtual environment holding exactly the dependencies
-# pinned in pyproject.toml (requirements.txt beside this file).
-#   AUTOGRADER_ROOT      default /autograder (the venv goes to $AUTOGRADER_ROOT/venv)
-#   COURSE_VENV          another place for the venv
-#   COURSE_PYTHON        the interpreter that creates the venv (default python3, >= 3.10)
-#   COURSE_TORCH_INDEX   where the CPU build of torch comes from; empty: pip's own configuration
+# Gradescope runs this once, as root, while it builds the autograder image:
+#  1. bubblewrap for the grader's sandbox (apt);
+#  2. CPython 3.11, the interpreter requirements.lock is made for. The image's python3 is 3.10 on
+#     Ubuntu 22.04 and 3.12 on 24.04, so unless a python3.11 is on PATH, uv (from PyPI) downloads
+#     CPython $COURSE_PYTHON_VERSION into $AUTOGRADER_ROOT/python; apt's python3.11 is the fallback;
+#  3. a venv at $AUTOGRADER_ROOT/venv with the pinned dependencies, installed through requirements.lock;
+#  4. $AUTOGRADER_ROOT/source (solution notebook, hidden checks, corpus) made readable by root only: the
+#     grader runs as root and the submission's worker as nobody, which keeps the venv and Python readable.
+# Settings (environment variables):
+#   AUTOGRADER_ROOT            default /autograder
+#   COURSE_VENV                the venv (default $AUTOGRADER_ROOT/venv)
+#   COURSE_PYTHON              a CPython 3.11 to use as it is (no search, no download)
+#   COURSE_PYTHON_VERSION      the CPython uv downloads (default 3.11.7, the lock's and calibration's)
+#   COURSE_UV_VERSION          the uv release installed from PyPI for that download (default 0.13.9)
+#   COURSE_PROVISIONED_PYTHON  tests only: an interpreter standing in for uv's download
+#   COURSE_TORCH_INDEX         where the CPU build of torch comes from; empty: pip's own configuration
 set -euo pipefail
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 VENV="${COURSE_VENV:-$ROOT/venv}"
-PYTHON="${COURSE_PYTHON:-python3}"
+PYTHON_VERSION="${COURSE_PYTHON_VERSION:-3.11.7}"
+UV_VERSION="${COURSE_UV_VERSION:-0.13.9}"
 TORCH_INDEX="${COURSE_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+LOCK="$SOURCE/requirements.lock"
 
+say() { echo "setup.sh: $*"; }
+fail() { echo "setup.sh: error: $*" >&2; exit 1; }
 apt_install() {
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 1
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
+is_python311() { [ -n "$1" ] && "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; }
+version_of() { "$1" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo "none"; }
 
+uv_command() {  # prints the path of a uv binary, installing the pinned release from PyPI if needed
+    if command -v uv >/dev/null; then command -v uv; return 0; fi
+    local target="$ROOT/.uv-$UV_VERSION"
+    if [ ! -x "$target/bin/uv" ]; then
+        command -v python3 >/dev/null || return 1
+        python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip >&2 || return 1
+        PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
+            --target "$target" "uv==$UV_VERSION" >&2 || return 1
+    fi
+    echo "$target/bin/uv"
+}
+
+provision_python() {  # sets PYTHON to a CPython 3.11 that this script installed
+    if [ -n "${COURSE_PROVISIONED_PYTHON:-}" ]; then
+        PYTHON="$COURSE_PROVISIONED_PYTHON"
+        say "provisioned $PYTHON (COURSE_PROVISIONED_PYTHON stands in for uv's download)"
+    elif uv="$(uv_command)"; then
+        export UV_PYTHON_INSTALL_DIR="$ROOT/python" UV_PYTHON_PREFERENCE=only-managed
+        "$uv" python install "$PYTHON_VERSION"
+        PYTHON="$("$uv" python find "$PYTHON_VERSION")"
+        # This interpreter's own pydoc_data is the default corpus, held-out text included.
+        chmod -R go-rwx "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/pydoc_data"
+        say "provisioned $PYTHON with uv $UV_VERSION"
+    elif apt_install python3.11 python3.11-venv; then
+        PYTHON=/usr/bin/python3.11
+        say "provisioned $PYTHON with apt"
+    else
+        fail "no CPython 3.11 here and none could be installed (uv: pip install uv==$UV_VERSION; apt: python3.11)"
+    fi
+    is_python311 "$PYTHON" || fail "$PYTHON is Python $(version_of "$PYTHON"), not 3.11"
+}
+
+# 1. The sandbox.
 if ! command -v bwrap >/dev/null; then
-    apt_install bubblewrap || echo "warning: bubblewrap could not be installed; the grader uses weaker isolation"
+    apt_install bubblewrap || say "warning: bubblewrap could not be installed; the grader uses weaker isolation"
 fi
-if ! command -v "$PYTHON" >/dev/null; then
-    apt_install python3 python3-venv || true
+
+# 2. The interpreter.
+if [ -n "${COURSE_PYTHON:-}" ]; then
+    is_python311 "$COURSE_PYTHON" \
+        || fail "COURSE_PYTHON=$COURSE_PYTHON is Python $(version_of "$COURSE_PYTHON"), not 3.11"
+    PYTHON="$COURSE_PYTHON"
+    say "using COURSE_PYTHON=$PYTHON"
+elif is_python311 "$(command -v python3.11 || true)"; then
+    PYTHON="$(command -v python3.11)"
+    say "using $PYTHON (Python $(version_of "$PYTHON"))"
+elif is_python311 "$(command -v python3 || true)"; then
+    PYTHON="$(command -v python3)"
+    say "using $PYTHON (Python $(version_of "$PYTHON"))"
+else
+    say "python3 here is Python $(version_of "$(command -v python3 || echo python3)"); the lock needs 3.11"
+    provision_python
 fi
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-    echo "error: $PYTHON is older than Python 3.10; choose a newer base image (Ubuntu 22.04 or later)" >&2
-    exit 1
+
+# 3. The venv, through the lock.
+if ! is_python311 "$VENV/bin/python"; then
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV" || { rm -rf "$VENV"; apt_install python3.11-venv && "$PYTHON" -m venv "$VENV"; } \
+        || fail "$PYTHON cannot create a venv"
 fi
-if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-    apt_install python3-venv || true
-fi
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 index=()
 [ -n "$TORCH_INDEX" ] && index=(--extra-index-url "$TORCH_INDEX")
-"$VENV/bin/python" -m pip install --no-input --disable-pip-version-check "${index[@]}" -r "$SOURCE/requirements.txt"
+pip_install() {
+    "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check "${index[@]}" -c "$LOCK" "$@"
+}
+pip_install pip
+pip_install -r "$SOURCE/requirements.txt"
+"$VENV/bin/python" -m pip check
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
-"$VENV/bin/python" -c 'import torch; print("autograder environment ready: torch", torch.__version__)'
+chmod -R a+rX "$VENV"
+
+# 4. Only root reads what grading reads; the worker runs as nobody.
+[ "$(id -u)" = 0 ] && chown -R 0:0 "$SOURCE"
+chmod -R go-rwx "$SOURCE"
+"$VENV/bin/python" -c 'import sys, torch; print("setup.sh: ready: Python", sys.version.split()[0], "torch",
+      torch.__version__)'
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -123,15 +198,29 @@ def pinned_requirements(pyproject: Path) -> list[str]:
     Raises:
         BundleError: a dependency is not pinned exactly (a grade must not move with it).
     """
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-    deps = list(project.get("dependencies", []))
-    loose = [d for d in deps if "==" not in d or any(op in d for op in (">", "<", "~", "!", "*"))]
-    if loose:
-        raise BundleError("pyproject.toml: pin every dependency exactly (name==version); not pinned: "
-                          + ", ".join(loose))
-    if not deps:
-        raise BundleError("pyproject.toml lists no dependencies.")
-    return deps
+    try:
+        return _pinned(pyproject)
+    except LockError as exc:
+        raise BundleError(str(exc)) from None
+
+
+def locked_requirements(root: Path) -> tuple[list[str], str]:
+    """(the pinned dependencies, the lock's text); every dependency must be in the lock at its version.
+
+    Raises:
+        BundleError: no lock, or a dependency that the lock pins at another version (run `make lock`).
+    """
+    deps = pinned_requirements(root / "pyproject.toml")
+    try:
+        lock = read_lock(root / LOCK_FILE)
+    except LockError as exc:
+        raise BundleError(str(exc)) from None
+    for dep in deps:
+        name, version = dep.split("==", 1)
+        locked = lock.get(re.sub(r"[-_.]+", "-", name.strip()).lower(), "")
+        if locked.split("==", 1)[-1].split("+")[0] != version.strip():
+            raise BundleError(f"{LOCK_FILE} pins {locked or 'nothing'} for {dep} of pyproject.toml: run `make lock`.")
+    return deps, (root / LOCK_FILE).read_text(encoding="utf-8")
 
 
 def _tree(root: Path, folder: Path) -> list[tuple[Path, str]]:
@@ -148,7 +237,7 @@ def bundle_files(cfg: CourseConfig) -> list[tuple[Path, str]]:
 
     The grader package, the assignment's hidden checks and calibration, the
     configuration, the source notebook (the template of every submission),
-    pyproject.toml and, when CORPUS_PATH names one, the corpus file.
+    pyproject.toml, the lock and the corpus file (CORPUS_PATH).
     """
     root = cfg.root
     files = _tree(root, root / "course") + _tree(root, cfg.autograder_dir)
@@ -156,12 +245,11 @@ def bundle_files(cfg: CourseConfig) -> list[tuple[Path, str]]:
     files += [(package, "autograder/__init__.py")] if package.is_file() else []
     files += _tree(root, cfg.source_notebook.parent)
     files += [(cfg.path, "course_config.py"), (root / "pyproject.toml", "pyproject.toml")]
-    if cfg.corpus_path is not None:
-        corpus = cfg.corpus_path.resolve()
-        if not corpus.is_relative_to(root.resolve()):
-            raise BundleError(f"CORPUS_PATH ({corpus}) lies outside the repository: copy it into the repository "
-                              "and point CORPUS_PATH at the copy, so that it travels with the autograder.")
-        files.append((corpus, corpus.relative_to(root.resolve()).as_posix()))
+    corpus = cfg.corpus_path.resolve()
+    if not corpus.is_relative_to(root.resolve()):
+        raise BundleError(f"CORPUS_PATH ({corpus}) lies outside the repository: copy it into the repository "
+                          "and point CORPUS_PATH at the copy, so that it travels with the autograder.")
+    files.append((corpus, corpus.relative_to(root.resolve()).as_posix()))
     unique = dict((arc, path) for path, arc in files)
     return [(path, arc) for arc, path in sorted(unique.items())]
 
@@ -199,7 +287,8 @@ def build_bundle(out: Path, cfg: CourseConfig, check: bool = True) -> list[str]:
     """
     if check:
         check_gradable(cfg)
-    requirements = "\n".join(pinned_requirements(cfg.root / "pyproject.toml")) + "\n"
+    deps, lock = locked_requirements(cfg.root)
+    requirements = "\n".join(deps) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
@@ -207,6 +296,7 @@ def build_bundle(out: Path, cfg: CourseConfig, check: bool = True) -> list[str]:
         fallback = json.dumps(failure_results(GRADER_FAILED, 0.0))
         _add(zf, "run_autograder", RUN_AUTOGRADER.replace("@FALLBACK_RESULTS@", fallback).encode(), executable=True)
         _add(zf, REQUIREMENTS, requirements.encode())
+        _add(zf, LOCK, lock.encode())
         for path, arc in bundle_files(cfg):
             _add(zf, f"{BUNDLE_REPO}/{arc}", path.read_bytes())
         names = zf.namelist()

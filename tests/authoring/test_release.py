@@ -29,11 +29,11 @@ def fresh() -> str:
 def repo_copy(tmp_path):
     """A copy of the parts of the repository the release needs; returns its CourseConfig."""
     root = tmp_path / "repo"
-    for name in ("course", "source"):
+    for name in ("course", "source", "corpus"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
     # the release keeps its .github/ (the Classroom files are part of what --check compares)
     shutil.copytree(REPO / "release", root / "release", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("course_config.py", "nbgrader_config.py", "pyproject.toml"):
+    for name in ("course_config.py", "nbgrader_config.py", "pyproject.toml", "requirements.lock"):
         shutil.copy(REPO / name, root / name)
     return load_config(root / "course_config.py")
 
@@ -69,6 +69,27 @@ def test_check_catches_a_stale_release(repo_copy, capsys):
     assert "differs from what `course release` generates" in err and "changed cells: md-end" in err
     assert any(line.startswith("+") and "Good luck!" in line for line in err.splitlines()), "the diff is shown"
     assert repo_copy.release_notebook.read_bytes() == before, "--check must not write"
+
+
+def test_check_catches_a_stale_student_readme_corpus_copy_or_badge(repo_copy, capsys):
+    folder = repo_copy.release_notebook.parent
+    (folder / "README.md").write_text("# an old README\n", encoding="utf-8")
+    (folder / repo_copy.corpus_path.name).unlink()
+    assert main_release(check=True, config=repo_copy) == 1
+    err = capsys.readouterr().err
+    assert f"release/{repo_copy.assignment}/README.md is missing or stale (student README" in err
+    assert f"release/{repo_copy.assignment}/{repo_copy.corpus_path.name} is missing or stale" in err
+    # Another student repository in the configuration: the badge and the download address change.
+    config = repo_copy.path.read_text(encoding="utf-8").replace(f'"{repo_copy.student_repo}"', '"another/lab"')
+    repo_copy.path.write_text(config, encoding="utf-8")
+    moved = load_config(repo_copy.path)
+    assert main_release(config=moved) == 0
+    release = moved.release_notebook.read_text(encoding="utf-8")
+    assert "colab.research.google.com/github/another/lab/blob/main/lab_rnn.ipynb" in release
+    assert "raw.githubusercontent.com/another/lab/main/pydoc_topics.txt" in release
+    assert repo_copy.student_repo not in release
+    assert "github.com/another/lab.git" in (folder / "README.md").read_text(encoding="utf-8")
+    assert (folder / moved.corpus_path.name).read_bytes() == moved.corpus_path.read_bytes()
 
 
 def test_check_catches_a_leaked_marker(repo_copy, capsys):
@@ -141,7 +162,9 @@ def first_error(cell):
 
 def test_release_notebook_runs_with_every_exercise_unimplemented():
     nb = nbformat.read(str(CFG.release_notebook), as_version=4)
-    out = execute_notebook(nb, {"STEPS": 5, "USE_GPU_CONFIG": False}, threads=1, allow_errors=True, timeout=300)
+    # In the release folder, as in the student repository: the corpus file lies beside the notebook.
+    out = execute_notebook(nb, {"STEPS": 5, "USE_GPU_CONFIG": False}, threads=1, allow_errors=True, timeout=300,
+                           cwd=CFG.release_notebook.parent)
     cells = [c for c in out.cells if c.cell_type == "code"]
     tests_seen, independent_run = set(), []
     for cell, dependent in zip(cells, exercise_dependent(cells)):

@@ -81,7 +81,8 @@ def course_copy(tmp_path):
     """make(nb) -> a CourseConfig for a throw-away course whose source notebook is nb."""
     root = tmp_path / "course"
     shutil.copytree(REPO / "course", root / "course", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("course_config.py", "nbgrader_config.py"):
+    shutil.copytree(REPO / "corpus", root / "corpus")
+    for name in ("course_config.py", "nbgrader_config.py", "requirements.lock"):
         shutil.copy(REPO / name, root / name)
 
     def make(nb=None):

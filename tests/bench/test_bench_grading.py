@@ -39,3 +39,5 @@ def test_submissions_carry_the_graders_training_budget(tmp_path):
         for name, value in grading.parameters_override(37).items():
             assert f"\n{name} = {value!r}  " in "\n" + source, (name, source)
 
+        corpus = next(c for c in json.loads(sub.read_text())["cells"] if c.get("id") == "load-corpus")
+        assert f'CORPUS_FILE = "{REPO / "corpus" / "pydoc_topics.txt"}"' in "".join(corpus["source"])

@@ -82,3 +82,21 @@ def test_feedback_follows_the_notebook_order(tmp_path):
     assert text.index("| `decode` |") < text.index("| `MyRNN` |")
     text = feedback_markdown(results, "", order=["MyRNN", "decode"])
     assert text.index("| `MyRNN` |") < text.index("| `decode` |")
+
+
+def test_tests_follow_the_notebook_order_with_the_threshold_last(tmp_path):
+    """results.json lists the checks exercise by exercise as the notebook has them, whatever the check files' order."""
+    def check(name, exercise):
+        return {"name": name, "points": 1.0, "tags": [exercise], "visibility": None, "passed": True, "message": ""}
+
+    in_file_order = [check("threshold reached", "threshold"), check("generate greedy", "generate"),
+                     check("MyRNN shape", "MyRNN"), check("decode text", "decode"), check("MyRNN grads", "MyRNN"),
+                     check("helper", "not_an_exercise"), check("lstm gates", "lstm_cell")]
+    results = build_results(make_state(tmp_path, in_file_order))
+    names = [t["name"] for t in results["tests"]]
+    assert names == ["MyRNN shape", "MyRNN grads", "lstm gates", "decode text", "generate greedy", "helper",
+                     "threshold reached"]
+    assert [t["number"] for t in results["tests"]] == [str(i) for i in range(1, 8)]
+    exercises = [t["tags"][0] for t in results["tests"]]
+    notebook = [e for e in load_config().points if e in exercises]
+    assert [e for e in dict.fromkeys(exercises) if e != "not_an_exercise"] == notebook

@@ -16,7 +16,7 @@ from course.grader import probing
 from course.grader.inprocess import InProcessSession
 from course.grader.isolation import IsolationLevel, SandboxError
 from course.grader.probes import ProbeRequest
-from course.grader.session import WorkerSession
+from course.grader.session import WorkerSession, _stage_runtime
 
 OPS = Path(__file__).resolve().parents[1] / "files" / "sandbox_ops.py"
 LIMITS = Limits(check_timeout_s=30, submission_timeout_s=300, threshold_timeout_s=60, memory_limit_mb=3072,
@@ -315,3 +315,17 @@ def test_limits_are_respected_by_a_fresh_session_with_smaller_output():
         session.start()
         out = session.output()
     assert out.startswith("x" * 50) and "[output truncated" in out and "xx" * 40 not in out
+
+
+def test_staged_worker_code_is_readable_by_the_worker_whatever_the_source_modes(tmp_path):
+    """Gradescope's setup.sh makes the bundle root-only; the worker, running as nobody, must still read its copy."""
+    ops = tmp_path / "my_ops.py"
+    ops.write_text("X = 1\n")
+    ops.chmod(0o600)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    assert _stage_runtime(runtime, [ops]) == ["my_ops.py"]
+    modes = {p.relative_to(runtime).as_posix(): p.stat().st_mode & 0o777 for p in [runtime, *runtime.rglob("*")]}
+    assert modes["ops/my_ops.py"] == 0o644 and modes["."] == 0o755
+    assert {m for p, m in modes.items() if (runtime / p).is_dir()} == {0o755}
+    assert {m for p, m in modes.items() if (runtime / p).is_file()} == {0o644}

@@ -204,7 +204,9 @@ def executed(nb):
         '"steps": history["step"][-1], "vocab": len(idx2char)}))'
     )
     nb = nbformat.from_dict({**nb, "cells": nb.cells + [probe]})
-    return execute_notebook(nb, TRAINED_RUN, threads=1, allow_errors=True, timeout=300)
+    # Run where the instructor opens it, so its corpus cell finds corpus/ as it does in Jupyter.
+    return execute_notebook(nb, TRAINED_RUN, threads=1, allow_errors=True, timeout=300,
+                            cwd=CFG.source_notebook.parent)
 
 
 def stream_text(cell) -> str:
@@ -223,8 +225,9 @@ def test_source_notebook_runs_and_all_its_tests_pass(executed):
 
 @pytest.mark.slow
 def test_notebook_corpus_matches_the_course_loader(executed):
-    corpus = load_corpus(None, CFG.heldout_fraction)
+    corpus = load_corpus(CFG.corpus_path, CFG.heldout_fraction)
     out = stream_text(next(c for c in executed.cells if c.get("id") == "load-corpus"))
+    assert "Corpus: the file ../../corpus/pydoc_topics.txt beside the notebook" in out and "WARNING" not in out
     assert corpus.sha256 in out
     assert f"train {len(corpus.train):,}, held out {len(corpus.heldout):,}" in out
 
@@ -234,7 +237,7 @@ def test_trained_model_beats_a_bigram_baseline(executed):
     out = stream_text(executed.cells[-1])
     assert "RESULTS" in out, "the notebook did not reach its end"
     results = json.loads(out.split("RESULTS", 1)[1])
-    corpus = load_corpus(None, CFG.heldout_fraction)
+    corpus = load_corpus(CFG.corpus_path, CFG.heldout_fraction)
     bigram = bigram_perplexity(corpus.train, corpus.heldout)
     assert results["steps"] == TRAINED_RUN["STEPS"]
     assert results["bigram_ppl"] == pytest.approx(bigram, rel=0.02)  # the notebook's own baseline agrees

@@ -14,8 +14,8 @@ import yaml
 
 from course.authoring.vendor import PACKAGE
 from course.config import load_config
+from course.lock import canonical, read_lock
 from course.platforms import classroom
-from course.platforms.gradescope import pinned_requirements
 from course.student import classroom as runner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,9 +53,9 @@ def test_student_workflow_structure(workflow, cfg):
     steps = job["steps"]
     assert steps[0]["uses"].startswith("actions/checkout@")
     assert steps[1]["uses"].startswith("actions/setup-python@") and steps[1]["with"]["python-version"] == "3.11"
-    install = steps[2]["run"]
-    pins = [p for p in pinned_requirements(REPO / "pyproject.toml") if p.split("==")[0] in classroom.NOTEBOOK_PACKAGES]
-    assert all(pin in install.split() for pin in pins) and "torch==" in install
+    install = steps[2]["run"].split()
+    assert install[install.index("-c") + 1] == classroom.CONSTRAINTS
+    assert set(classroom.NOTEBOOK_PACKAGES) <= set(install)
     assert steps[3]["run"].startswith(f"python {classroom.ENTRY} run {cfg.notebook}")
     graders = [s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-command-grader@")]
     reporter = steps[-1]
@@ -71,6 +71,36 @@ def test_student_workflow_structure(workflow, cfg):
         assert grader["id"] == classroom.step_id(exercise)
         assert isinstance(args["max-score"], (int, float)) and args["max-score"] > 0
     assert "PYTHONPATH" not in json.dumps(workflow)  # the command grader would not pass it on
+
+
+def test_the_workflow_installs_through_the_lock(student_repo):
+    """constraints.txt holds the lock's own pins, for the notebook's packages and all they need."""
+    lock = read_lock(REPO / "requirements.lock")
+    pins = read_lock(student_repo / classroom.CONSTRAINTS)
+    assert pins and all(lock[name] == pin for name, pin in pins.items())
+    assert {canonical(p) for p in classroom.NOTEBOOK_PACKAGES} <= set(pins)
+    assert pins["torch"].endswith("+cpu")
+
+
+def test_pip_installs_nothing_the_constraints_leave_unpinned(student_repo, workflow, tmp_path):
+    """The workflow's install step, resolved by pip (--dry-run, this machine's indexes): every package pinned."""
+    (job,) = workflow["jobs"].values()
+    install = next(s["run"] for s in job["steps"] if s.get("name", "").startswith("Install")).split()
+    assert install[:4] == ["python", "-m", "pip", "install"]
+    args = install[4:]
+    if "--extra-index-url" in args:  # torch's CPU index; here pip's own configuration has the CPU wheel
+        where = args.index("--extra-index-url")
+        del args[where:where + 2]
+    report = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                           "--report", str(report), *args], cwd=student_repo, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    installs = json.loads(report.read_text())["install"]
+    planned = {canonical(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
+    pins = read_lock(student_repo / classroom.CONSTRAINTS)
+    assert {name: pins.get(name, "").split("==")[-1] for name in planned} == planned
+    assert set(planned) == set(pins)  # and nothing pinned that is not installed
 
 
 def test_points_add_up_to_the_visible_test_cells(workflow, cfg):
@@ -216,9 +246,17 @@ def test_ci_workflow():
     assert steps[0]["uses"].startswith("actions/checkout@")
     python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
     assert str(python["with"]["python-version"]) == "3.11"
+    assert python["with"].get("cache-dependency-path") in (None, "requirements.lock")
+    assert job["runs-on"] == "ubuntu-24.04"  # a pinned image: its AppArmor rule is what the bwrap step lifts
+    assert "download.pytorch.org/whl/cpu" in job["env"]["PIP_EXTRA_INDEX_URL"]  # the lock pins torch's +cpu build
     runs = [s.get("run", "") for s in steps]
     bwrap = next(i for i, r in enumerate(runs) if re.search(r"apt-get install .*bubblewrap", r))
+    install = next(i for i, r in enumerate(runs) if r.strip().startswith("make install"))
     tests = next(i for i, r in enumerate(runs) if r.strip() == "make test")
+    assert install < tests
+    makefile = (REPO / "Makefile").read_text()
+    recipe = re.search(r"^\$\(VENV\)/\.installed:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert re.search(r"^PIP_INSTALL := .* -c \$\(LOCK\)$", makefile, re.M) and "$(PIP_INSTALL) -e" in recipe
     check = next(i for i, r in enumerate(runs) if "course release --check" in r or r.strip() == "make release-check")
     assert bwrap < tests
     if runs[check].strip() == "make release-check":

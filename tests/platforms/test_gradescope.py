@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from course.config import VISIBILITIES, load_config
 from course.grader.grade import submission_seed
+from course.lock import canonical, read_lock
 from course.platforms import gradescope
 from course.platforms.gradescope import BUNDLE_REPO, BundleError, build_bundle, pick_notebook, pinned_requirements
 
@@ -114,6 +116,7 @@ def test_bundle_layout(bundle):
         names = set(zf.namelist())
         modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
         requirements = zf.read("requirements.txt").decode().split()
+        assert zf.read("requirements.lock") == (REPO / "requirements.lock").read_bytes()
     for script in ("setup.sh", "run_autograder"):
         assert script in names and modes[script] & stat.S_IXUSR, f"{script} must be an executable at the zip's root"
     assert requirements == pinned_requirements(REPO / "pyproject.toml")
@@ -122,12 +125,13 @@ def test_bundle_layout(bundle):
     course_files = {p.relative_to(REPO).as_posix() for p in (REPO / "course").rglob("*")
                     if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
     assert course_files <= shipped
-    assert {"course_config.py", "pyproject.toml", f"source/{cfg.assignment}/{cfg.notebook}"} <= shipped
+    corpus = cfg.corpus_path.relative_to(cfg.root).as_posix()
+    assert {"course_config.py", "pyproject.toml", f"source/{cfg.assignment}/{cfg.notebook}", corpus} <= shipped
     checks = {p.relative_to(REPO).as_posix() for p in cfg.autograder_dir.rglob("*.py")}
     assert checks and checks <= shipped
     for name in shipped:
         top = name.split("/")[0]
-        assert top in {"course", "autograder", "source", "course_config.py", "pyproject.toml"}, name
+        assert top in {"course", "autograder", "source", "corpus", "course_config.py", "pyproject.toml"}, name
         assert "__pycache__" not in name and not name.endswith(".pyc")
 
 
@@ -157,7 +161,8 @@ def test_corpus_outside_repository_is_refused(tmp_path):
     repo.mkdir()
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("x" * 20_000)
-    text = (REPO / "course_config.py").read_text().replace("CORPUS_PATH = None", f"CORPUS_PATH = {str(corpus)!r}")
+    text = (REPO / "course_config.py").read_text()
+    text = text.replace('CORPUS_PATH = "corpus/pydoc_topics.txt"', f"CORPUS_PATH = {str(corpus)!r}")
     (repo / "course_config.py").write_text(text)
     with pytest.raises(BundleError, match="outside the repository"):
         gradescope.bundle_files(load_config(repo / "course_config.py"))
@@ -167,6 +172,7 @@ def test_bundle_refuses_a_lab_without_calibration(tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(REPO / "source", repo / "source")
     shutil.copytree(REPO / "autograder", repo / "autograder", ignore=shutil.ignore_patterns("calibration.json"))
+    shutil.copytree(REPO / "corpus", repo / "corpus")
     shutil.copyfile(REPO / "course_config.py", repo / "course_config.py")
     with pytest.raises(BundleError, match="calibrat"):
         gradescope.check_gradable(load_config(repo / "course_config.py"))
@@ -315,7 +321,7 @@ def _mutant(source: Path, dest: Path) -> None:
     nbformat.write(nb, str(dest))
 
 
-def _grade(root: Path, notebook: Path, env: dict[str, str]) -> dict:
+def _grade(root: Path, notebook: Path, env: dict[str, str], log: list[str] | None = None) -> dict:
     submission = root / "submission"
     shutil.rmtree(submission, ignore_errors=True)
     submission.mkdir()
@@ -324,49 +330,144 @@ def _grade(root: Path, notebook: Path, env: dict[str, str]) -> dict:
     proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if log is not None:
+        log.append(proc.stdout)
     results = json.loads((root / "results" / "results.json").read_text())
     assert_gradescope_results(results)
     return results
 
 
+def image_python() -> Path | None:
+    """An interpreter that is not 3.11, as the images' python3 (22.04: 3.10, 24.04: 3.12)."""
+    for path in ("/root/.pyenv/versions/3.12.1/bin/python3.12", "/root/.pyenv/versions/3.10.13/bin/python3.10",
+                 "/usr/bin/python3.12", "/usr/bin/python3.10", "/usr/bin/python3"):
+        proc = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2] != (3, 11))"],
+                              capture_output=True, text=True) if Path(path).is_file() else None
+        if proc and proc.stdout.strip() == "True":
+            return Path(path)
+    return None
+
+
+def stand_in_python() -> Path:
+    """What stands in for uv's download of CPython 3.11: one that nobody may run, like uv's under /autograder."""
+    debian = Path("/usr/bin/python3.11")  # Debian's 3.11.2 here (pyenv's 3.11.7 lies under /root, mode 700)
+    return debian if debian.is_file() else Path(sys._base_executable)
+
+
+def image_path(folder: Path, python3: Path) -> str:
+    """A PATH like the image's: the system's commands, python3 a non-3.11 interpreter, no python3.11 anywhere.
+
+    Nor bwrap, unshare or apt: as in Gradescope's Docker container, whose seccomp profile refuses namespaces,
+    the grader runs at the rlimits level with the worker as nobody, the case the file modes protect.
+    """
+    folder.mkdir()
+    left_out = ("python", "pip", "pydoc", "2to3", "idle", "bwrap", "unshare", "apt")
+    for entry in Path("/usr/bin").iterdir():
+        if not entry.name.startswith(left_out):
+            (folder / entry.name).symlink_to(entry)
+    (folder / "python3").symlink_to(python3)
+    return str(folder)
+
+
+def as_nobody_can_read(python: Path, paths: list[Path]) -> dict[str, bool]:
+    """Which of ``paths`` a process running as nobody (the worker's uid) can open."""
+    code = "import json, sys\ndef can(p):\n    try:\n        open(p, 'rb').close()\n        return True\n" \
+           "    except OSError:\n        return False\nprint(json.dumps({p: can(p) for p in sys.argv[1:]}))"
+    proc = subprocess.run([str(python), "-I", "-c", code, *map(str, paths)], user=65534, group=65534,
+                          extra_groups=[], cwd="/", capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def autograder_root():
+    """/autograder as Gradescope lays it out: a world-traversable folder (tmp_path's parents are root-only)."""
+    root = Path(tempfile.mkdtemp(prefix="autograder-", dir="/tmp"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_bundle_end_to_end(tmp_path):
+def test_bundle_end_to_end(tmp_path, autograder_root):
+    """The bundle on an image whose python3 is not 3.11: setup.sh provisions 3.11, installs through the lock,
+    locks the source away from nobody; run_autograder then grades three notebooks."""
     cfg = load_config()
+    python3 = image_python()
+    if python3 is None:
+        pytest.skip("no non-3.11 interpreter to play the image's python3")
     out = tmp_path / "autograder.zip"
     subprocess.run([sys.executable, "-m", "course", "gradescope", "--out", str(out)], check=True, cwd=REPO)
-    root = tmp_path / "autograder"
+    root = autograder_root
     with zipfile.ZipFile(out) as zf:  # unzip keeps the modes Gradescope relies on
         for info in zf.infolist():
             target = Path(zf.extract(info, root / "source"))
             target.chmod(info.external_attr >> 16 & 0o777)
+    assert (root / "source" / "requirements.lock").read_bytes() == (REPO / "requirements.lock").read_bytes()
     shutil.copyfile(root / "source" / "run_autograder", root / "run_autograder")  # what Gradescope does
     (root / "run_autograder").chmod(0o755)
+    secrets = [root / "source" / BUNDLE_REPO / p for p in (
+        f"source/{cfg.assignment}/{cfg.notebook}", f"autograder/{cfg.assignment}/checks/test_threshold.py",
+        f"autograder/{cfg.assignment}/calibration.json", cfg.corpus_path.relative_to(cfg.root).as_posix())]
+    assert all(p.is_file() for p in secrets)
+    stand_in = stand_in_python()
+    as_root = os.geteuid() == 0
+    if as_root and stand_in.parts[1] != "root":
+        assert all(as_nobody_can_read(stand_in, secrets).values())  # readable as unzipped: setup.sh must fix it
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON", "COURSE_"))}
-    env.update(AUTOGRADER_ROOT=str(root), COURSE_TORCH_INDEX="")  # this machine's pip config has torch's wheel
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO)))
+    env["PATH"] = image_path(tmp_path / "image-bin", python3)
+    env.update(AUTOGRADER_ROOT=str(root), COURSE_TORCH_INDEX="",  # this machine's pip config has torch's CPU wheel
+               COURSE_PROVISIONED_PYTHON=str(stand_in))  # stands in for `uv python install` (no download here)
     setup = subprocess.run(["bash", "setup.sh"], cwd=root / "source", env=env, capture_output=True, text=True,
                            timeout=1500)
-    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    log = setup.stdout + setup.stderr
+    assert setup.returncode == 0, log[-4000:]
+    image_version = subprocess.run([str(python3), "-c", "import platform; print(platform.python_version())"],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    assert f"python3 here is Python {image_version}; the lock needs 3.11" in log
+    assert f"provisioned {stand_in} (COURSE_PROVISIONED_PYTHON stands in" in log
+    assert "bubblewrap could not be installed; the grader uses weaker isolation" in log
+
     venv_python = root / "venv" / "bin" / "python"
-    assert venv_python.exists(), "setup.sh must create the venv under AUTOGRADER_ROOT"
-    freeze = subprocess.run([str(venv_python), "-m", "pip", "freeze"], capture_output=True, text=True,
-                            check=True).stdout
-    installed = {line.split("==")[0].lower(): line.split("==")[1] for line in freeze.splitlines() if "==" in line}
+    version = subprocess.run([str(venv_python), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert version == "(3, 11)", "setup.sh must build the venv on the provisioned 3.11"
+    freeze = subprocess.run([str(venv_python), "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    lock = read_lock(REPO / "requirements.lock")
+    unlocked = [line for line in freeze if lock.get(canonical(line.split("==")[0])) != line]
+    assert not unlocked, f"installed but not at the lock's version: {unlocked}"
     for pin in pinned_requirements(REPO / "pyproject.toml"):
-        name, version = pin.split("==")
-        got = installed.get(name.lower(), "")
-        assert got.split("+")[0] == version, f"{pin} not installed: {got}"
+        assert canonical(pin.split("==")[0]) in {canonical(line.split("==")[0]) for line in freeze}, pin
+
+    if as_root and stand_in.parts[1] != "root":
+        # The worker's uid reads none of the bundle, yet still runs the venv (torch included).
+        assert not any(as_nobody_can_read(venv_python, secrets).values())
+        assert not any(as_nobody_can_read(venv_python, [root / "source" / "requirements.lock"]).values())
+        proc = subprocess.run([str(venv_python), "-I", "-c", "import torch, numpy; print(torch.__version__)"],
+                              user=65534, group=65534, extra_groups=[], cwd="/", capture_output=True, text=True)
+        assert proc.returncode == 0 and proc.stdout.startswith("2.13.0"), proc.stderr[-2000:]
 
     hidden_markers = "".join(p.read_text() for p in cfg.autograder_dir.rglob("*.py"))
     expected_visibility = cfg.hidden_check_visibility if "mark.visibility" not in hidden_markers else None
 
-    solution = _grade(root, cfg.source_notebook, env)
+    grader_log: list[str] = []
+    solution = _grade(root, cfg.source_notebook, env, grader_log)
     assert solution["score"] == cfg.autograded_points, [t["name"] for t in solution["tests"] if t["status"] != "passed"]
     assert solution["extra_data"]["student_id"] == "A0001"  # the student submission_metadata.json names
+    assert solution["extra_data"]["isolation"] == "rlimits"
+    if as_root and stand_in.parts[1] != "root":  # the worker ran as nobody, from the root-only bundle's code
+        assert "runs as nobody" in " ".join(grader_log[0].split()), grader_log[0][:2000]
     assert all(t["status"] == "passed" for t in solution["tests"])
     assert sum(t["max_score"] for t in solution["tests"]) == cfg.autograded_points
     if expected_visibility:
         assert {t["visibility"] for t in solution["tests"]} == {expected_visibility}
+    order = [t["tags"][0] for t in solution["tests"]]  # notebook order, the threshold last
+    assert list(dict.fromkeys(order)) == [e for e in cfg.points if e != "threshold"] + ["threshold"]
+    assert [t["number"] for t in solution["tests"]] == [str(i) for i in range(1, len(order) + 1)]
 
     release = _grade(root, cfg.release_notebook, env)
     assert release["score"] == 0 and release["tests"], "the untouched release scores 0 on every autograded test"

@@ -5,7 +5,7 @@ from attack_prelude import ADV, verdict
 
 found = {}
 for rel in ("course_config.py", "autograder/lab_rnn/reference.py", "autograder/lab_rnn/calibration.json",
-            "source/lab_rnn/lab_rnn.ipynb", "course/grade.py", ".git/config"):
+            "source/lab_rnn/lab_rnn.ipynb", "course/grade.py", ".git/config", "corpus/pydoc_topics.txt"):
     try:
         with open(os.path.join(ADV["repo"], rel), "rb") as f:
             found[rel] = "read: " + f.read(80).decode("utf-8", "replace")

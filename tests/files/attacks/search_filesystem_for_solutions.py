@@ -4,7 +4,8 @@ import time
 
 from attack_prelude import verdict
 
-wanted = {"course_config.py", "calibration.json", "lab_rnn.ipynb", "test_myrnn.py", "nbgrader_export.py", "keeper.py"}
+wanted = {"course_config.py", "calibration.json", "lab_rnn.ipynb", "test_myrnn.py", "nbgrader_export.py", "keeper.py",
+          "pydoc_topics.txt"}
 found, seen, t0 = [], 0, time.monotonic()
 for root, dirs, files in os.walk("/"):
     if root == "/":
