@@ -25,9 +25,9 @@ from course.grader.lab import load_lab
 from course.grader.results import atomic_write
 from course.grader.submission import Submission, anonymous_id, safe_id
 from course.grader.training_plot import PLOT_NAME
-from course.platforms.lms import GRADESCOPE, course_zone, iso_time, parse_time
 from course.lock import LOCK_FILE, LockError, read_lock
 from course.lock import pinned_requirements as _pinned
+from course.platforms.lms import GRADESCOPE, course_zone, iso_time, parse_time
 
 BUNDLE_REPO = "repo"  # folder of the zip (and of /autograder/source/) holding the repository pieces
 REQUIREMENTS = "requirements.txt"

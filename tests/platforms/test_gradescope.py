@@ -253,7 +253,7 @@ METADATA = {
 }
 
 
-def autograder_root(tmp_path: Path, metadata) -> Path:
+def root_with_metadata(tmp_path: Path, metadata) -> Path:
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
     shutil.copyfile(load_config().release_notebook, root / "submission" / "lab_rnn.ipynb")
@@ -264,7 +264,7 @@ def autograder_root(tmp_path: Path, metadata) -> Path:
 
 
 def test_the_student_comes_from_submission_metadata(tmp_path):
-    root = autograder_root(tmp_path, METADATA)
+    root = root_with_metadata(tmp_path, METADATA)
     sub = gradescope.gradescope_identity(root, root / "submission" / "lab_rnn.ipynb", "Europe/Madrid")
     assert (sub.id, sub.student_id, sub.name, sub.email, sub.lms) == (
         "Ana_Garcia_A0001", "A0001", "Ana García", "ana.garcia@estudiantat.upc.edu", "gradescope")
@@ -273,7 +273,7 @@ def test_the_student_comes_from_submission_metadata(tmp_path):
 
 def test_without_a_sid_the_gradescope_user_id_is_the_student_id(tmp_path):
     users = [{"email": "bob@x.edu", "id": 98766, "name": "Bob Smith"}]
-    root = autograder_root(tmp_path, {**METADATA, "users": users, "previous_submissions": []})
+    root = root_with_metadata(tmp_path, {**METADATA, "users": users, "previous_submissions": []})
     sub = gradescope.gradescope_identity(root, root / "submission" / "lab_rnn.ipynb", "Europe/Madrid")
     assert (sub.student_id, sub.name, sub.attempt) == ("98766", "Bob Smith", 1)
 
@@ -283,7 +283,7 @@ def test_without_a_sid_the_gradescope_user_id_is_the_student_id(tmp_path):
     ("[1, 2]", "lists no users"),
 ])
 def test_missing_or_broken_metadata_gives_an_id_of_the_notebook(tmp_path, capsys, metadata, said):
-    root = autograder_root(tmp_path, metadata)
+    root = root_with_metadata(tmp_path, metadata)
     notebook = root / "submission" / "lab_rnn.ipynb"
     sub = gradescope.gradescope_identity(root, notebook, "Europe/Madrid")
     assert sub.student_id.startswith("anonymous-") and said in capsys.readouterr().out
@@ -294,7 +294,7 @@ def test_missing_or_broken_metadata_gives_an_id_of_the_notebook(tmp_path, capsys
 
 def test_run_autograder_grades_as_the_student_gradescope_names(tmp_path, capsys):
     cfg = load_config()
-    root = autograder_root(tmp_path, METADATA)
+    root = root_with_metadata(tmp_path, METADATA)
     assert gradescope.run_autograder(root) == 0
     results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     assert_gradescope_results(results)
@@ -303,7 +303,7 @@ def test_run_autograder_grades_as_the_student_gradescope_names(tmp_path, capsys)
         "A0001", "Ana García", "Ana_Garcia_A0001")
     assert "Feedback for Ana García" in capsys.readouterr().out
     ana = gradescope.gradescope_identity(root, root / "submission" / "lab_rnn.ipynb", cfg.timezone)
-    bob = gradescope.gradescope_identity(autograder_root(tmp_path / "b", {**METADATA, "users": [
+    bob = gradescope.gradescope_identity(root_with_metadata(tmp_path / "b", {**METADATA, "users": [
         {"email": "bob@x.edu", "id": 98766, "name": "Bob Smith", "sid": "A0002"}]}),
         root / "submission" / "lab_rnn.ipynb", cfg.timezone)
     assert submission_seed(cfg, ana) != submission_seed(cfg, bob)  # no longer one seed for everyone
