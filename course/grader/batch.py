@@ -22,7 +22,7 @@ from course.grader.submission import discover
 
 
 def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: str | None = None,
-                  require_isolation: bool = False, isolation: Any = None) -> Context:
+                  require_isolation: bool = False, isolation: Any = None, cache: bool = True) -> Context:
     """Everything a batch needs, checked before any submission is touched.
 
     Raises:
@@ -30,15 +30,14 @@ def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: 
     """
     corpus = load_course_corpus(cfg)
     lab = load_lab(cfg)
-    if threshold:
-        check_calibration(cfg, corpus)
+    calibration = check_calibration(cfg, corpus) if threshold else None
     level = isolation or (probing.require_isolation(IsolationLevel.BWRAP) if require_isolation
                           else probing.probe_isolation())
     out.mkdir(parents=True, exist_ok=True)
     return Context(
         cfg=cfg, lab=lab, corpus=corpus,
-        options=Options(threshold=threshold, checks=checks, isolation=level),
-        isolation_name=level_name(level), out_dir=out,
+        options=Options(threshold=threshold, checks=checks, isolation=level, cache=cache),
+        isolation_name=level_name(level), out_dir=out, calibration=calibration,
     )
 
 
@@ -60,7 +59,7 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False, require_isolation: bool = False,
               threshold: bool = True, config_path: str | None = None, checks: str | None = None,
-              console: Console | None = None) -> int:
+              console: Console | None = None, cache: bool = True) -> int:
     """Grade every submission under ``paths`` into ``out``.
 
     Returns:
@@ -74,7 +73,8 @@ def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False,
     submissions = discover(paths, cfg.assignment)
     if not submissions:
         raise UserError(f"No .ipynb files found under {', '.join(map(str, paths))}.")
-    ctx = build_context(cfg, out, threshold=threshold, checks=checks, require_isolation=require_isolation)
+    ctx = build_context(cfg, out, threshold=threshold, checks=checks, require_isolation=require_isolation,
+                        cache=cache)
     console.print(f"isolation: {probing.describe(ctx.options.isolation)}")
     console.print(ctx.corpus.describe())
     with Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

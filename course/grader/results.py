@@ -98,6 +98,10 @@ def build_results(st: State) -> dict[str, Any]:
         "perplexity": threshold.get("perplexity"),
         "suspicious": bool(threshold.get("suspicious", False)),
         "threshold_steps": threshold.get("steps_taken"),
+        "threshold_recipe": threshold.get("recipe"),
+        "threshold_cache": threshold.get("cache"),
+        "training_curve": threshold.get("training_curve"),
+        "timings": dict(st.timings),
         "fingerprint": st.fingerprint,
     }
     if st.internal_error:
