@@ -102,6 +102,7 @@ def build_results(st: State) -> dict[str, Any]:
         "threshold_cache": threshold.get("cache"),
         "training_curve": threshold.get("training_curve"),
         "timings": dict(st.timings),
+        "probes_timed_out": dict(st.timed_out),
         "fingerprint": st.fingerprint,
     }
     if st.internal_error:

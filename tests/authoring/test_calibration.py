@@ -9,39 +9,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_course import make_course, write_calibration
 
 from autograder.lab_rnn import threshold as th
 from autograder.lab_rnn import variants as va
 from course.authoring import calibrate
 from course.authoring.calibrate import main_calibrate, trigram_perplexity
 from course.config import Recipe, load_config
-from course.corpus import default_corpus_text, load_course_corpus
-from course.grader.calibration import CalibrationError, calibration_key, check_calibration, family_digest
+from course.corpus import load_course_corpus
+from course.grader.calibration import CalibrationError, check_calibration, family_digest
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = {"THRESHOLD_EMBED": 8, "THRESHOLD_HIDDEN": 16, "THRESHOLD_SEQ_LEN": 20, "THRESHOLD_HELDOUT_STREAMS": 8,
-        "THRESHOLD_CANDIDATES": {"lr": (1e-2,), "batch": (8, 16), "steps": (25, 50)}, "CALIBRATION_SEEDS": (0,)}
 # A small family: the reference and a correct alternative, a bug that stops all learning, one that learns anyway.
 SMALL_FAMILY = ("reference", "passes-charlstm-one-hot", "fails-train-epoch-zero-grad-after-backward",
                 "fails-train-epoch-no-clipping")
 
 
 def course_folder(tmp_path: Path, monkeypatch, **settings) -> Path:
-    """A course folder with a tiny threshold configuration, a small corpus, the lab's grading files and the source
-    notebook (calibration trains its cells and their variants)."""
-    text = (REPO / "course_config.py").read_text()
-    for name, value in {**TINY, "CORPUS_PATH": "corpus.txt", **settings}.items():
-        text, count = re.subn(rf"^{name} = .*$", f"{name} = {value!r}", text, flags=re.M)
-        assert count == 1, name
-    (tmp_path / "course_config.py").write_text(text)
-    (tmp_path / "corpus.txt").write_text(default_corpus_text()[:24_000], encoding="utf-8")
-    lab = tmp_path / "autograder" / "lab_rnn"
-    lab.mkdir(parents=True)
-    for name in ("__init__.py", "worker", "checks", "threshold.py", "variants.py"):
-        (lab / name).symlink_to(REPO / "autograder" / "lab_rnn" / name)
-    (tmp_path / "source" / "lab_rnn").mkdir(parents=True)
-    (tmp_path / "source" / "lab_rnn" / "lab_rnn.ipynb").symlink_to(REPO / "source" / "lab_rnn" / "lab_rnn.ipynb")
-    monkeypatch.setenv("COURSE_CONFIG", str(tmp_path / "course_config.py"))
+    """The tiny course (tests/tiny_course.py), used through COURSE_CONFIG."""
+    monkeypatch.setenv("COURSE_CONFIG", str(make_course(tmp_path, **settings)))
     torch.set_num_threads(1)
     return tmp_path
 
@@ -178,10 +164,10 @@ def test_refuses_a_threshold_above_the_trigram_when_asked(tmp_path, monkeypatch,
 
 
 def write_record(cfg, **changes) -> None:
-    corpus = load_course_corpus(cfg)
-    record = {**calibration_key(cfg, corpus), "threshold": 5.0, "recipe": {"lr": 1e-2, "batch": 8, "steps": 50},
-              **changes}
-    cfg.calibration_path.write_text(json.dumps(record))
+    recipe = changes.pop("recipe", Recipe(1e-2, 8, 50).as_dict())
+    write_calibration(cfg, Recipe(1e-2, 8, 50), changes.pop("threshold", 5.0), **changes)
+    record = json.loads(cfg.calibration_path.read_text())
+    cfg.calibration_path.write_text(json.dumps({**record, "recipe": recipe}))
 
 
 @pytest.mark.parametrize("changes, phrase", [
