@@ -32,15 +32,22 @@ _grad_fn = torch._C.TensorBase.grad_fn.__get__
 
 
 def load_param(model, path: str, value: torch.Tensor, hint: str) -> None:
-    """Copy a grader tensor into the student's parameter ``model.<path>``."""
+    """Copy a grader tensor into the student's parameter ``model.<path>``.
+
+    A parameter with leading dimensions of size 1 before the grader's shape (a bias [1, hidden]
+    for [hidden]) holds the same numbers and broadcasts the same way: it is loaded as its own shape.
+    """
     target = model
     for part in path.split("."):
         target = getattr(target, part, None)
-    if not isinstance(target, torch.Tensor) or tuple(target.shape) != tuple(value.shape):
-        got = list(target.shape) if isinstance(target, torch.Tensor) else type_name(target)
-        raise ValueError(f"MyRNN.{path} should be a parameter of shape {list(value.shape)} ({hint}); got {got}.")
+    want = tuple(value.shape)
+    got = tuple(target.shape) if isinstance(target, torch.Tensor) else None
+    if got is None or not (got == want or (len(got) > len(want) and got[len(got) - len(want):] == want
+                                           and all(d == 1 for d in got[:len(got) - len(want)]))):
+        shown = list(got) if got is not None else type_name(target)
+        raise ValueError(f"MyRNN.{path} should be a parameter of shape {list(want)} ({hint}); got {shown}.")
     with torch.no_grad():
-        target.copy_(value)
+        target.copy_(value.view(got))
 
 
 @op("myrnn")
@@ -66,6 +73,9 @@ def myrnn(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
         return reply.done()
     result = model(x) if h0 is None else model(x, h0)
     reply.structure("result", result, ("output", "h_n"))
+    if "x_changed" in arrays:
+        reply.structure("again", model(x), ("output_again", "h_again"))
+        reply.structure("changed", model(tensor_in(arrays, "x_changed")), ("output_changed", "h_changed"))
     if "grad_out" in arrays:
         output, h_n = item(result, 0, "MyRNN.forward"), item(result, 1, "MyRNN.forward")
         loss = (output * tensor_in(arrays, "grad_out")).sum() + (h_n * tensor_in(arrays, "grad_h")).sum()
