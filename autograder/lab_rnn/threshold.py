@@ -8,10 +8,14 @@
 # the release notebook's estimate cell, beside the worker's ThresholdRun.
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -219,3 +223,151 @@ def run_threshold(session, corpus, settings: ThresholdSettings, recipe: Recipe, 
     split = encode_split(corpus.train, corpus.heldout, settings.heldout_streams)
     return run_checkpoints(session, split, settings, recipe.lr, recipe.batch, [recipe.steps], seed,
                            timeout_s=timeout_s, step_timeout_s=step_timeout_s)[0]
+
+
+# --- the release notebook's threshold section (course release) -------------------------------------------
+
+INFO_CELL_ID, ESTIMATE_CELL_ID = "threshold-info", "threshold-estimate"
+SECTION_BEFORE = "md-end"  # the notebook's submission cell: the section goes just before it
+HERE = Path(__file__).resolve().parent
+# The grader's own code that the estimate cell runs: (file, names), copied verbatim.
+ESTIMATE_CODE = (("worker/ops.py", ("grader_windows", "chunk_end", "ThresholdRun")),
+                 ("threshold.py", ("Split", "encode_split", "column_nll")))
+
+
+def training_seed(course_seed: int) -> int:
+    """The torch seed of the grader-run training: derived from the course seed, which stays private."""
+    return int.from_bytes(hashlib.sha256(f"{course_seed}:threshold".encode()).digest()[:4], "big")
+
+
+def grader_code() -> str:
+    """The sources of ESTIMATE_CODE, in order, each as it stands in its file."""
+    parts = []
+    for name, wanted in ESTIMATE_CODE:
+        source = (HERE / name).read_text(encoding="utf-8")
+        found = {node.name: ast.get_source_segment(source, node, padded=False) for node in ast.parse(source).body
+                 if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        decorated = {node.name: "".join(f"@{ast.get_source_segment(source, d)}\n" for d in node.decorator_list)
+                     for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
+        for symbol in wanted:
+            if symbol not in found:
+                raise LookupError(f"autograder/lab_rnn/{name} defines no {symbol}: update ESTIMATE_CODE")
+            parts.append(decorated.get(symbol, "") + found[symbol])
+    return "\n\n\n".join(parts)
+
+
+def estimate_cell(record: dict[str, Any], settings: ThresholdSettings, course_seed: int) -> str:
+    """The optional cell that runs the grader-run training on the student's CharLSTM and train_epoch.
+
+    Args:
+        record: calibration.json (its recipe and threshold).
+        settings: the course's ThresholdSettings.
+        course_seed: the course seed (only the training seed derived from it is written).
+
+    Returns:
+        The cell's source: constants, the grader's own functions (``grader_code``), and a driver.
+    """
+    recipe, t = record["recipe"], settings
+    return f'''# Optional: the grader-run training on YOUR CharLSTM and train_epoch, for an estimate before you submit.
+# The functions below are the grader's own code (copied by `course release`); the recipe and the threshold
+# come from the course's calibration. It trains on the CPU, like the grader.
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+RECIPE = {json.dumps(recipe)}
+SETTINGS = {json.dumps({"embed": t.embed, "hidden": t.hidden, "seq_len": t.seq_len, "clip": t.clip, "chunk": t.chunk})}
+HELDOUT_STREAMS = {t.heldout_streams}
+TRAINING_SEED = {training_seed(course_seed)}
+THRESHOLD = {record["threshold"]}
+
+
+{grader_code()}
+
+
+def estimate_heldout_perplexity(char_lstm, train_epoch, train_text, heldout_text):
+    """The grader's held-out perplexity of char_lstm trained by train_epoch (and the optimizer steps it made)."""
+    split = encode_split(train_text, heldout_text, HELDOUT_STREAMS)
+    run = ThresholdRun(char_lstm, train_epoch, torch.from_numpy(split.train), len(split.vocab), batch=RECIPE["batch"],
+                       lr=RECIPE["lr"], seed=TRAINING_SEED, **SETTINGS)
+    run.train_to(RECIPE["steps"])
+    run.start_heldout()
+    streams, m = split.streams.shape
+    total = 0.0
+    for t in range(m - 1):
+        logits = run.heldout_step(torch.from_numpy(split.streams[:, t].copy()))  # [streams, vocab]
+        total += column_nll(logits.astype(np.float64), split.streams[:, t + 1])
+    return math.exp(total / (streams * (m - 1))), run.optimizer_steps
+
+
+started = time.time()
+estimate, optimizer_steps = estimate_heldout_perplexity(CharLSTM, train_epoch, train_text, heldout_text)
+verdict = "reaches" if estimate <= THRESHOLD else "does NOT reach"
+print(f"Held-out perplexity {{estimate:.3f}} after {{RECIPE['steps']}} windows ({{time.time() - started:.0f}} s): "
+      f"it {{verdict}} the threshold {{THRESHOLD:.3f}}.")
+if optimizer_steps != RECIPE["steps"]:
+    print(f"train_epoch made {{optimizer_steps}} optimizer steps for {{RECIPE['steps']}} windows: the grader needs "
+          "exactly one per window, and gives no threshold points otherwise.")
+'''
+
+
+def _names(record: dict[str, Any], family: str, notes: dict[str, str]) -> str:
+    return "; ".join(notes.get(n, n) for n in record.get("families", {}).get(family, []))
+
+
+def info_markdown(record: dict[str, Any], settings: ThresholdSettings, points: int, notes: dict[str, str]) -> str:
+    """The markdown cell that says what the grader trains, with which recipe, and the threshold.
+
+    Args:
+        record: calibration.json.
+        settings: the course's ThresholdSettings.
+        points: the threshold check's points.
+        notes: variant name -> what differs (the catalogue's notes).
+    """
+    r, t, band = record["recipe"], settings, record.get("band") or {}
+    margins, trigram = record.get("margins") or {}, record.get("trigram_perplexity")
+    closest = margins.get("broken") and record["threshold"] * margins["broken"]
+    learn = [c for c in record.get("cannot_catch", []) if c.get("variant")]
+    lines = [
+        f"## What the grader trains ({points} points)",
+        "",
+        "Besides the hidden checks of each exercise, the grader trains **your `CharLSTM` with your `train_epoch`** "
+        "and measures it on the held-out text:",
+        "",
+        f"* **Recipe**: `CharLSTM(vocab_size, embed_size={t.embed}, hidden_size={t.hidden})` (your defaults for the "
+        f"other arguments), Adam with learning rate {r['lr']:g}, windows of {r['batch']} streams x {t.seq_len} "
+        f"characters of the training text, your `train_epoch` called on chunks of {t.chunk} windows with "
+        f"`clip={t.clip:g}`, until **{r['steps']} windows** (so {r['steps']} optimizer steps), on the CPU.",
+        f"* **Measure**: the held-out text cut into {t.heldout_streams} streams and fed one character at a time, "
+        "your model's state carried along; perplexity = exp(mean negative log-likelihood per character).",
+        f"* **Threshold**: a held-out perplexity of at most **{record['threshold']:.3f}** earns the {points} points; "
+        "`train_epoch` must make exactly one optimizer step per window.",
+        "",
+        "How it was set (`course calibrate`): correct pairs of `CharLSTM` and `train_epoch` "
+        f"({_names(record, 'correct', notes)}) reached {band.get('perplexity_low', 0):.2f} to "
+        f"{band.get('perplexity_high', 0):.2f} over {len(record.get('calibration_seeds', []))} seeds; the threshold "
+        f"is the worst of them x {(margins.get('required') or {}).get('correct', t.margin):g}. Broken pairs "
+        f"({_names(record, 'broken', notes)}) "
+        + (f"all stayed above {closest:.2f} or failed. " if closest else "all failed. ")
+        + (f"Some bugs still train a good model ({'; '.join(notes.get(c['variant'], c['variant']) for c in learn)}): "
+           "the threshold cannot be relied on to see them; the hidden checks of `train_epoch` do. " if learn else "")
+        + (f"For scale, a trigram model (two characters of context) reaches {trigram:.2f} on the same text." if trigram
+           else ""),
+        "",
+        "The next cell is optional (the grader skips it): it runs this same training, with the grader's own code, "
+        "on your `CharLSTM` and `train_epoch`, after the corpus cell has run. "
+        f"It takes about {record.get('cost', {}).get('train_cpu_s', 0) + 2:.0f} s of CPU time on the grader's machine.",
+    ]
+    return "\n".join(lines)
+
+
+def contract_text(record: dict[str, Any], settings: ThresholdSettings, points: int) -> str:
+    """One sentence for the self-check's report: what the grader trains, and where the estimate is."""
+    r = record["recipe"]
+    return (f"The grader also trains your CharLSTM with your train_epoch (Adam lr {r['lr']:g}, batch {r['batch']}, "
+            f"{r['steps']} steps) and gives {points} points for a held-out perplexity of at most "
+            f"{record['threshold']:.3f}. This self-check does not run that training: the optional cell "
+            f"'{ESTIMATE_CELL_ID}' near the end of the notebook gives an estimate.")

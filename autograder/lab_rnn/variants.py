@@ -52,6 +52,7 @@ class Variant:
             calibration table in calibration.json holds every run.
         fails_checks: names of hidden checks (test functions) that must fail: the checks a doing-nothing
             answer must not pass, or the unit checks that catch a bug the threshold cannot.
+        note: what differs, in a few words (calibration.json and the release notebook list the families so).
     """
 
     name: str
@@ -62,6 +63,7 @@ class Variant:
     notebook_tests: str | None = None
     family: str | None = None
     fails_checks: frozenset[str] = frozenset()
+    note: str = ""
 
     @property
     def exercises(self) -> list[str]:
@@ -107,7 +109,7 @@ THRESHOLD = "threshold"  # the POINTS key of the grader-run training
 
 def _mutant(name: str, exercise: str, edit: Patch, *feedback: str, zero: bool = False,
             notebook_tests: str | None = VISIBLE, family: str | None = None, unit: bool = True,
-            fails_checks: tuple[str, ...] = ()) -> Variant:
+            fails_checks: tuple[str, ...] = (), note: str = "") -> Variant:
     """A mistake in one exercise, which loses points there only (all of them with ``zero``).
 
     A ``broken`` one also loses the threshold's points (``unit=False``: only those, no unit check
@@ -115,12 +117,12 @@ def _mutant(name: str, exercise: str, edit: Patch, *feedback: str, zero: bool = 
     """
     loses = ({exercise} if unit else set()) | ({THRESHOLD} if family == BROKEN else set())
     return Variant(name, {exercise: edit}, frozenset(loses), frozenset({exercise}) if zero else frozenset(),
-                   feedback, notebook_tests, family, frozenset(fails_checks))
+                   feedback, notebook_tests, family, frozenset(fails_checks), note)
 
 
-def _alternative(name: str, family: str | None = None, **edits: Patch) -> Variant:
+def _alternative(name: str, family: str | None = None, note: str = "", **edits: Patch) -> Variant:
     """Other right answers: full marks, and the notebook's own test cells pass them."""
-    return Variant(name, edits, family=family)
+    return Variant(name, edits, family=family, note=note)
 
 
 # --- mutants: one realistic mistake each, in one exercise ---------------------------------------------------
@@ -231,40 +233,51 @@ MUTANTS: tuple[Variant, ...] = (
             "(stream 1 is data[1 * n : 2 * n])"),
     _mutant("fails-charlstm-softmax-instead-of-logits", "CharLSTM",
             (("return logits, state", "return F.softmax(logits, dim=-1), state"),), "CharLSTM returns probabilities",
-            notebook_tests=None, family=BROKEN),
+            notebook_tests=None, family=BROKEN,
+            note="probabilities instead of logits"),
     _mutant("fails-charlstm-ignores-state", "CharLSTM", (("self.lstm(emb, state)", "self.lstm(emb)"),),
-            "pass the given state to the LSTM", family=BROKEN),
+            "pass the given state to the LSTM", family=BROKEN,
+            note="the state not passed to the LSTM"),
     _mutant("fails-train-epoch-no-detach", "train_epoch",
             (("state = tuple(s.detach() for s in state)", "state = tuple(s for s in state)"),), "detach it",
-            zero=True, family=BROKEN),
+            zero=True, family=BROKEN,
+            note="the state not detached"),
     _mutant("fails-train-epoch-resets-state", "train_epoch",
             (("logits, state = model(x, state)", "logits, state = model(x)"),),
             "should pass the state returned by one window into the next", family=LEARNS_ANYWAY,
-            fails_checks=("test_train_epoch_detaches_state",)),
+            fails_checks=("test_train_epoch_detaches_state",),
+            note="the state reset at every window"),
     _mutant("fails-train-epoch-no-clipping", "train_epoch",
             (("        nn.utils.clip_grad_norm_(model.parameters(), clip)\n", ""),),
             "clip with nn.utils.clip_grad_norm_(model.parameters(), clip) after backward() and before step()",
-            family=LEARNS_ANYWAY, fails_checks=("test_train_epoch_steps_and_clipping",)),
+            family=LEARNS_ANYWAY, fails_checks=("test_train_epoch_steps_and_clipping",),
+            note="no gradient clipping"),
     # --- the calibration families' other members: bugs of CharLSTM and train_epoch (see course calibrate)
     _mutant("fails-charlstm-no-input", "CharLSTM",
             (("self.lstm(emb, state)", "self.lstm(torch.zeros_like(emb), state)"),),
             "does not depend on its input", family=BROKEN, notebook_tests=None,
-            fails_checks=("test_charlstm_causal", "test_charlstm_stateful")),
+            fails_checks=("test_charlstm_causal", "test_charlstm_stateful"),
+            note="no input (zeros fed to the LSTM)"),
     _mutant("fails-charlstm-head-reads-the-embedding", "CharLSTM", HEAD_READS_THE_EMBEDDING,
-            family=BROKEN, unit=False, notebook_tests=None),
+            family=BROKEN, unit=False, notebook_tests=None,
+            note="no memory (the output layer reads the embedding)"),
     _mutant("fails-charlstm-bidirectional", "CharLSTM", BIDIRECTIONAL_CHARLSTM,
-            "changing the characters from position", family=BROKEN),
+            "changing the characters from position", family=BROKEN,
+            note="a bidirectional LSTM"),
     _mutant("fails-train-epoch-targets-shifted-again", "train_epoch",
             (("loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))",
               "loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), y[:, 1:].reshape(-1))"),),
-            "should return the mean cross-entropy", family=BROKEN, notebook_tests=HIDDEN),
+            "should return the mean cross-entropy", family=BROKEN, notebook_tests=HIDDEN,
+            note="the targets shifted once more"),
     _mutant("fails-train-epoch-zero-grad-after-backward", "train_epoch",
             (("        optimizer.zero_grad()\n        loss.backward()\n",
               "        loss.backward()\n        optimizer.zero_grad()\n"),),
-            "did not change the model's parameters", family=BROKEN),
+            "did not change the model's parameters", family=BROKEN,
+            note="zero_grad between backward and step"),
     _mutant("fails-train-epoch-no-zero-grad", "train_epoch", (("        optimizer.zero_grad()\n", ""),),
             "each window needs optimizer.zero_grad()", family=LEARNS_ANYWAY, notebook_tests=None,
-            fails_checks=("test_train_epoch_update",)),
+            fails_checks=("test_train_epoch_update",),
+            note="a forgotten zero_grad"),
     _mutant("fails-perplexity-mean-of-window-losses", "perplexity",
             (('y.to(device).reshape(-1), reduction="sum")', "y.to(device).reshape(-1))"),
              ("count += y.numel()", "count += 1")),
@@ -714,11 +727,16 @@ class CharLSTM(nn.Module):
 )
 
 ALTERNATIVES: tuple[Variant, ...] = (
-    _alternative("passes-charlstm-one-hot", CORRECT, CharLSTM=ONE_HOT_CHARLSTM),
-    _alternative("passes-charlstm-two-layer-output-network", CORRECT, CharLSTM=TWO_LAYER_HEAD_CHARLSTM),
-    _alternative("passes-charlstm-orthogonal-init", CORRECT, CharLSTM=ORTHOGONAL_INIT_CHARLSTM),
-    _alternative("passes-charlstm-lstm-cell-loop", CORRECT, CharLSTM=LSTM_CELL_LOOP_CHARLSTM),
-    _alternative("passes-train-epoch-log-softmax-and-nll-loss", CORRECT, train_epoch=LOG_SOFTMAX_NLL),
+    _alternative("passes-charlstm-one-hot", CORRECT, "one-hot inputs instead of an embedding",
+                 CharLSTM=ONE_HOT_CHARLSTM),
+    _alternative("passes-charlstm-two-layer-output-network", CORRECT, "a two-layer output network",
+                 CharLSTM=TWO_LAYER_HEAD_CHARLSTM),
+    _alternative("passes-charlstm-orthogonal-init", CORRECT, "another initialisation (orthogonal, forget gate open)",
+                 CharLSTM=ORTHOGONAL_INIT_CHARLSTM),
+    _alternative("passes-charlstm-lstm-cell-loop", CORRECT, "a loop over nn.LSTMCell instead of one nn.LSTM call",
+                 CharLSTM=LSTM_CELL_LOOP_CHARLSTM),
+    _alternative("passes-train-epoch-log-softmax-and-nll-loss", CORRECT, "the loss through log_softmax and nll_loss",
+                 train_epoch=LOG_SOFTMAX_NLL),
     _alternative("passes-myrnn-preallocated-output", MyRNN=PREALLOCATED_MYRNN),
     _alternative("passes-myrnn-bias-1-by-hidden", MyRNN=(("self.b = nn.Parameter(torch.zeros(hidden_size))",
                                                           "self.b = nn.Parameter(torch.zeros(1, hidden_size))"),)),
@@ -734,7 +752,7 @@ ALTERNATIVES: tuple[Variant, ...] = (
 
 VARIANTS: tuple[Variant, ...] = MUTANTS + ALTERNATIVES
 BY_NAME: dict[str, Variant] = {v.name: v for v in VARIANTS}
-REFERENCE = Variant("reference", {}, family=CORRECT)  # the source notebook's own CharLSTM and train_epoch
+REFERENCE = Variant("reference", {}, family=CORRECT, note="the notebook's own solution")  # its CharLSTM and train_epoch
 FAMILY: tuple[Variant, ...] = (REFERENCE, *(v for v in VARIANTS if v.family))  # what `course calibrate` trains
 
 # Bugs the threshold cannot see by construction (not trained by calibration; listed in calibration.json):

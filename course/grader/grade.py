@@ -161,7 +161,7 @@ def step_threshold(st: State) -> None:
         if session.starts:
             st.timings["threshold_worker"] = round(sum(session.starts[0].values()), 2)
         result = lab.threshold.run_threshold(session, ctx.corpus, ctx.cfg.threshold, ctx.calibration.recipe,
-                                             ctx.cfg.seed,
+                                             lab.threshold.training_seed(ctx.cfg.seed),
                                              timeout_s=min(ctx.cfg.limits.threshold_timeout_s, st.remaining()))
         printed = session.output()
         if printed.strip():

@@ -1,6 +1,8 @@
 """run_threshold: the grader-run training call, the step-by-step held-out feeding and its scoring."""
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from pathlib import Path
 
@@ -201,3 +203,26 @@ def test_heldout_feeding_gives_training_back_its_flags(corpus):
     assert not any(m.training for m in run.model.modules())
     run.end_heldout()
     assert [m.training for m in run.model.modules()] == [m is not run.model.head for m in run.model.modules()]
+
+
+def test_the_notebooks_estimate_cell_gives_the_graders_result(corpus):
+    """The release's optional cell runs the grader's own code: on the solution it finds the grader's perplexity."""
+    record = {"recipe": {"lr": 2e-3, "batch": 8, "steps": 5}, "threshold": 100.0}
+    source = th.estimate_cell(record, SETTINGS, course_seed=7)
+    assert th.grader_code() in source and "class ThresholdRun:" in source  # the grader's code, copied
+    namespace = {"CharLSTM": SOLUTION["CharLSTM"], "train_epoch": SOLUTION["train_epoch"],
+                 "train_text": corpus.train, "heldout_text": corpus.heldout}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(source, "<threshold-estimate>", "exec"), namespace)
+    graded = th.run_threshold(reference_session(), corpus, SETTINGS, Recipe(2e-3, 8, 5), th.training_seed(7))
+    assert graded["status"] == "ok" and namespace["estimate"] == graded["perplexity"]  # the same number, bit for bit
+    assert namespace["optimizer_steps"] == 5
+    assert f"Held-out perplexity {graded['perplexity']:.3f} after 5 windows" in printed.getvalue()
+    assert "it reaches the threshold 100.000" in printed.getvalue()
+
+
+def test_the_training_seed_is_derived_from_the_course_seed():
+    assert th.training_seed(7) == th.training_seed(7) != th.training_seed(8)
+    assert str(load_config().seed) not in th.estimate_cell({"recipe": {"lr": 1e-2, "batch": 8, "steps": 5},
+                                                            "threshold": 5.0}, SETTINGS, load_config().seed)
