@@ -58,14 +58,24 @@ MANUAL_POINTS = 10  # written answers, graded by hand in formgrader or on the pl
 HIDDEN_CHECK_VISIBILITY = "after_due_date"
 
 # --- Grader-run training for the perplexity threshold -----------------------
-THRESHOLD_STEPS = 500  # optimizer steps (never a wall-time budget)
+# The grader trains each student's CharLSTM with their train_epoch (Adam, optimizer steps counted,
+# never a wall-time budget) and measures the held-out perplexity. The recipe (learning rate, batch,
+# steps) is chosen by `course calibrate` among THRESHOLD_CANDIDATES: the cheapest under which every
+# correct variant of autograder/lab_rnn/variants.py passes with CALIBRATION_MARGIN to spare and every
+# broken one fails by BROKEN_MARGIN. It is written to calibration.json, which grading reads.
 THRESHOLD_EMBED = 64  # CharLSTM embed_size used by the grader
 THRESHOLD_HIDDEN = 128  # CharLSTM hidden_size used by the grader
-THRESHOLD_BATCH = 64  # streams per batch
 THRESHOLD_SEQ_LEN = 100  # characters per window
-THRESHOLD_LR = 2e-3  # Adam learning rate
-CALIBRATION_SEEDS = (0, 1, 2)  # reference runs behind the threshold
-CALIBRATION_MARGIN = 1.10  # threshold = worst reference perplexity x margin
+THRESHOLD_CLIP = 1.0  # the clip passed to train_epoch
+THRESHOLD_CHUNK = 25  # windows per train_epoch call (an epoch's end also ends a call)
+THRESHOLD_HELDOUT_STREAMS = 256  # held-out streams, fed one column per worker call
+# The grid of recipes calibration chooses from (Adam's learning rate, streams per batch, optimizer
+# steps); every step count is a multiple of THRESHOLD_CHUNK, so that a shorter run is the start of a longer one.
+THRESHOLD_CANDIDATES = {"lr": (2e-3, 1e-2), "batch": (16, 32, 64), "steps": (100, 200, 300, 400, 500)}
+CALIBRATION_SEEDS = (0, 1, 2)  # seeds of every calibration run
+CALIBRATION_MARGIN = 1.10  # threshold = worst correct run x this margin
+BROKEN_MARGIN = 1.25  # every broken run must reach at least threshold x this margin
+THRESHOLD_BELOW_TRIGRAM = False  # True: also refuse a threshold a trigram model would pass (costs steps)
 SUSPICIOUS_PERPLEXITY = 2.66  # better than xz on the held-out text: flagged for review
 
 # --- Limits on each submission's worker ---------------------------------------

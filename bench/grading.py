@@ -22,11 +22,14 @@ from course.config import load_config
 from course.grader.lab import lab_module
 
 REPO = Path(__file__).resolve().parent.parent
-MUTANTS = ("fails-lstm-gate-order",)  # the realistic mistakes graded, from autograder/lab_rnn/variants.py
+# The submissions graded, from autograder/lab_rnn/variants.py: a realistic mistake and a correct alternative
+# that learns more slowly, besides the solution and the untouched release.
+VARIANTS = ("fails-lstm-gate-order", "passes-charlstm-one-hot")
+ESTIMATE_CELL = "threshold-estimate"  # the release notebook's optional run of the grader's training
 
 
 def variants() -> dict[str, dict]:
-    """The submissions graded: a solution, the untouched release and realistic mutants.
+    """The submissions graded: a solution, the untouched release, a mutant and an alternative.
 
     Each is built on the release notebook (what a student submits), answers filled in.
     """
@@ -35,8 +38,24 @@ def variants() -> dict[str, dict]:
     rel = json.loads(cfg.release_notebook.read_text(encoding="utf-8"))
     chosen = {"solution": catalogue.variant_notebook(catalogue.Variant("solution", {}), cfg, rel),
               "untouched-release": rel}
-    chosen.update({name: catalogue.variant_notebook(catalogue.BY_NAME[name], cfg, rel) for name in MUTANTS})
+    chosen.update({name: catalogue.variant_notebook(catalogue.BY_NAME[name], cfg, rel) for name in VARIANTS})
     return chosen
+
+
+def recipe() -> dict:
+    """The grader's training recipe, as the committed calibration chose it."""
+    return json.loads(load_config().calibration_path.read_text())["recipe"]
+
+
+def made_distinct(nb: dict, k: int) -> dict:
+    """The notebook with a comment naming copy k in its CharLSTM cell: every student's code differs, so that no
+    copy reuses another's cached training."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "CharLSTM":
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = f"# copy {k}\n{src}"
+    return nb
 
 
 def write(nb: dict, path: Path) -> Path:
@@ -50,10 +69,10 @@ QUICK_VARIANTS = ("solution", "untouched-release")  # the smoke test grades only
 
 
 def parameters_override(steps: int) -> dict[str, object]:
-    """The notebook's training set to the grader's threshold training (constant rate, no dropout): a fair comparison."""
-    t = load_config().threshold
-    return {"EMBED_SIZE": t.embed, "HIDDEN_SIZE": t.hidden, "BATCH_SIZE": t.batch, "SEQ_LEN": t.seq_len,
-            "LR": t.lr, "DROPOUT": 0.0, "DECAY": 0.0, "STEPS": steps, "EVAL_EVERY": steps}
+    """The notebook's training set to the grader's threshold training (its recipe, constant rate, no dropout)."""
+    t, r = load_config().threshold, recipe()
+    return {"EMBED_SIZE": t.embed, "HIDDEN_SIZE": t.hidden, "BATCH_SIZE": r["batch"], "SEQ_LEN": t.seq_len,
+            "LR": r["lr"], "DROPOUT": 0.0, "DECAY": 0.0, "STEPS": steps, "EVAL_EVERY": steps}
 
 
 def set_parameters(nb: dict, values: dict[str, object]) -> dict:
@@ -76,17 +95,20 @@ def set_corpus_file(nb: dict, path: Path) -> dict:
     return nb
 
 
-def write_submissions(chosen: dict[str, dict], copies: int, steps: int, folder: Path) -> list[Path]:
-    """`copies` files of each variant, their `parameters` cell set to the grader's training of `steps` steps.
+def write_submissions(chosen: dict[str, dict], copies: int, steps: int | None, folder: Path) -> list[Path]:
+    """``copies`` distinct files of each variant, their `parameters` cell set to the grader's training of ``steps``.
 
     nbgrader runs the submission's own `parameters` and corpus cells (unlocked cells, which autograde
     does not overwrite), so the override must be in each submission; `course grade` skips those cells.
+    With ``steps`` None the notebooks keep their own parameters (nbgrader as it is used).
     """
     subs = []
     for name, nb in chosen.items():
-        nb = set_parameters(copy.deepcopy(nb), parameters_override(steps))
-        nb = set_corpus_file(nb, load_config().corpus_path)
-        subs += [write(nb, folder / f"{name}-{i}.ipynb") for i in range(copies)]
+        nb = set_corpus_file(copy.deepcopy(nb), load_config().corpus_path)
+        if steps is not None:  # one training on each side: nor the notebook's optional estimate cell either
+            nb = set_parameters(nb, parameters_override(steps))
+            nb["cells"] = [c for c in nb["cells"] if c.get("id") != ESTIMATE_CELL]
+        subs += [write(made_distinct(nb, i), folder / f"{name}-{i}.ipynb") for i in range(copies)]
     return subs
 
 
@@ -120,8 +142,8 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_course(subs: list[Path], out: Path, jobs: int, threshold: bool) -> tuple[list[float], float, int]:
-    """Grade with `course grade`; returns per-submission seconds, wall seconds and peak worker KiB."""
+def run_course(subs: list[Path], out: Path, jobs: int, threshold: bool) -> tuple[list[dict], float, int]:
+    """Grade with `course grade`; returns each submission's results.json, wall seconds and peak worker KiB."""
     cmd = [sys.executable, "-m", "course", "grade", *map(str, subs), "--out", str(out), "--jobs", str(jobs)]
     cmd += [] if threshold else ["--no-threshold"]
     start = time.perf_counter()
@@ -130,16 +152,41 @@ def run_course(subs: list[Path], out: Path, jobs: int, threshold: bool) -> tuple
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"course grade failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    per = [json.loads((out / s.stem / "results.json").read_text())["execution_time"] for s in subs]
-    return per, wall, mem.peak_kb
+    return [json.loads((out / s.stem / "results.json").read_text()) for s in subs], wall, mem.peak_kb
 
 
-def nbgrader_course(root: Path, steps: int) -> None:
-    """An nbgrader course generated from the source notebook, hidden tests included."""
+def times(results: list[dict]) -> list[float]:
+    return [r["execution_time"] for r in results]
+
+
+def load_now() -> list[float]:
+    """The machine's load averages (1, 5, 15 minutes), recorded with every measurement."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def breakdown(results: list[dict]) -> dict[str, float]:
+    """Median seconds of each part of grading (results.json's timings) over the given submissions."""
+    parts: dict[str, list[float]] = {}
+    for r in results:
+        extra = r["extra_data"]
+        for name, seconds in (extra.get("timings") or {}).items():
+            parts.setdefault(name, []).append(seconds)
+        for name, seconds in (extra.get("threshold_seconds") or {}).items():
+            if isinstance(seconds, (int, float)):
+                parts.setdefault(f"threshold_{name}", []).append(seconds)
+        parts.setdefault("execution_time", []).append(r["execution_time"])
+    return {name: round(statistics.median(values), 2) for name, values in sorted(parts.items())}
+
+
+def nbgrader_course(root: Path, steps: int | None) -> None:
+    """An nbgrader course generated from the source notebook, hidden tests included (its parameters: see
+    ``write_submissions``)."""
     cfg = load_config()
     source = root / "source" / cfg.assignment
     source.mkdir(parents=True)
-    nb = set_parameters(json.loads(cfg.source_notebook.read_text()), parameters_override(steps))
+    nb = json.loads(cfg.source_notebook.read_text())
+    if steps is not None:
+        nb = set_parameters(nb, parameters_override(steps))
     (source / cfg.notebook).write_text(json.dumps(nb))
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\n"
@@ -176,46 +223,70 @@ def stats(values: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--copies", type=int, default=1, help="copies of each variant (default 1)")
+    parser.add_argument("--copies", type=int, default=2, help="distinct copies of each variant (default 2)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: solution and release once; nbgrader trains 20 steps, "
-                             "the grader skips its training")
+                             "the grader skips its training, nbgrader as used is not run")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "grading.json"))
     parser.add_argument("--load", default="", help="what else runs on the machine meanwhile (recorded in the report)")
     args = parser.parse_args(argv)
-    cfg = load_config()
     copies = 1 if args.quick else args.copies
-    # Same training budget on both sides: the notebook's run is set to the grader's threshold training.
-    steps = 20 if args.quick else cfg.threshold.steps
+    # Same training work on both sides: the notebook's run is set to the grader's threshold training.
+    steps = 20 if args.quick else recipe()["steps"]
     threshold = not args.quick
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    loads = {"start": load_now()}
     try:
         chosen = {k: v for k, v in variants().items() if not args.quick or k in QUICK_VARIANTS}
         subs = write_submissions(chosen, copies, steps, work / "subs")
         nbgrader_course(work / "nbg", steps)
         ours, theirs, ours_wall, ours_mem, theirs_mem = [], [], 0.0, 0, 0
-        for sub in subs:  # alternate: one submission with each grader in turn
-            per, wall, mem = run_course([sub], work / "out-alternating", jobs=1, threshold=threshold)
-            ours.append(per[0])
+        for k, sub in enumerate(subs):  # alternate: one submission with each grader in turn, each in a fresh folder
+            results, wall, mem = run_course([sub], work / f"out-alternating-{k}", jobs=1, threshold=threshold)
+            ours += results
             ours_wall += wall
             ours_mem = max(ours_mem, mem)
             secs, mem = run_nbgrader(work / "nbg", sub.stem.replace("-", "_"), json.loads(sub.read_text()))
             theirs.append(secs)
             theirs_mem = max(theirs_mem, mem)
-        # --jobs 1 is the alternating run above (one submission at a time); --jobs 2 grades the batch.
-        throughput = {1: {"per_submission": stats(ours), "wall_s": ours_wall,
+        loads["alternating"] = load_now()
+        solution = [r for r, s in zip(ours, subs) if s.stem.startswith("solution-")]
+        throughput = {1: {"per_submission": stats(times(ours)), "wall_s": ours_wall,
                           "submissions_per_minute": 60 * len(subs) / ours_wall}}
-        per, wall, _ = run_course(subs, work / "out-jobs2", jobs=2, threshold=threshold)
-        throughput[2] = {"per_submission": stats(per), "wall_s": wall, "submissions_per_minute": 60 * len(subs) / wall}
+        # --jobs 2 on the batch (every training new), then the same batch again into the same folder: a regrade.
+        batch, wall, _ = run_course(subs, work / "out-jobs2", jobs=2, threshold=threshold)
+        loads["jobs2"] = load_now()
+        throughput[2] = {"per_submission": stats(times(batch)), "wall_s": wall,
+                         "submissions_per_minute": 60 * len(subs) / wall}
+        again, again_wall, _ = run_course(subs, work / "out-jobs2", jobs=2, threshold=threshold)
+        loads["regrade"] = load_now()
+        solution_jobs2 = [r for r, s in zip(batch, subs) if s.stem.startswith("solution-")]
+        regrade = {"per_submission": stats(times(again)), "wall_s": again_wall,
+                   "trainings_reused": sum(r["extra_data"].get("threshold_cache") == "reused" for r in again),
+                   "first_wall_s": wall}
+        as_used = None
+        if not args.quick:  # nbgrader as it is used: the submitted notebook as it is, its own training included
+            plain = write_submissions({"solution": chosen["solution"]}, 1, None, work / "subs-as-used")[0]
+            nbgrader_course(work / "nbg-as-used", None)
+            secs, _ = run_nbgrader(work / "nbg-as-used", "as_used", json.loads(plain.read_text()))
+            loads["as_used"] = load_now()
+            ours_solution = statistics.median(times(solution))
+            as_used = {"nbgrader_autograde_s": secs, "course_grade_s": ours_solution, "ratio": secs / ours_solution,
+                       "notebook_parameters": "the notebook's own `parameters` cell (its CPU default)"}
         result = {
             "machine": (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                         f"Python {platform.python_version()}"),
-            "submissions": len(subs), "variants": list(chosen), "training_steps": steps, "grader_training": threshold,
-            "background_load": args.load,
-            "course_grade_s": stats(ours), "nbgrader_autograde_s": stats(theirs),
-            "ratio_median": statistics.median(theirs) / statistics.median(ours),
+            "submissions": len(subs), "variants": list(chosen), "copies": copies, "training_steps": steps,
+            "grader_training": threshold, "recipe": recipe(), "background_load": args.load, "load": loads,
+            "course_grade_s": stats(times(ours)), "nbgrader_autograde_s": stats(theirs),
+            "ratio_median": statistics.median(theirs) / statistics.median(times(ours)),
+            "as_used": as_used,
             "peak_worker_mb": {"course": ours_mem / 1024, "nbgrader": theirs_mem / 1024},
             "course_grade_throughput": throughput,
+            "solution_jobs2_s": stats(times(solution_jobs2)),
+            "breakdown_jobs2_solution": breakdown(solution_jobs2),
+            "breakdown_jobs1_solution": breakdown(solution),
+            "regrade": regrade,
         }
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

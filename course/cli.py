@@ -37,6 +37,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         threshold=not args.no_threshold,
         config_path=args.config,
         roster=Path(args.roster) if args.roster else None,
+        cache=not args.no_cache,
     )
 
 
@@ -44,7 +45,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from course.authoring.calibrate import main_calibrate
 
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
-    return main_calibrate(seeds=seeds, steps=args.steps, out=Path(args.out) if args.out else None)
+    return main_calibrate(seeds=seeds, jobs=args.jobs, out=Path(args.out) if args.out else None)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -110,11 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-threshold", action="store_true", help="skip the grader-run training (its check then fails)")
     p.add_argument("--roster", default=None, metavar="CSV",
                    help="students (columns id, name, email): fills names and emails, lists who is missing")
+    p.add_argument("--no-cache", action="store_true",
+                   help="train every submission again instead of reusing OUT/.cache/threshold/")
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser("calibrate", help="measure the reference solution and write the perplexity threshold")
+    p = sub.add_parser("calibrate", help="train the calibration families, choose the recipe and the threshold")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: CALIBRATION_SEEDS)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: THRESHOLD_STEPS)")
+    p.add_argument("--jobs", type=int, default=1, help="training processes side by side, one thread each (default 1)")
     p.add_argument("--out", default=None, help="where to write calibration.json (default: autograder/<assignment>/)")
     p.set_defaults(func=cmd_calibrate)
 

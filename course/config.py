@@ -43,19 +43,48 @@ class Limits:
     max_compression_ratio: float = 200.0
 
 
+@dataclass(frozen=True, order=True)
+class Recipe:
+    """One grader-run training recipe: Adam's learning rate, streams per batch and optimizer steps."""
+
+    lr: float
+    batch: int
+    steps: int
+
+    def label(self) -> str:
+        return f"Adam lr {self.lr:g}, batch {self.batch}, {self.steps} steps"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "batch": self.batch, "steps": self.steps}
+
+
 @dataclass(frozen=True)
 class ThresholdSettings:
-    """The grader-run training behind the perplexity threshold check."""
+    """The grader-run training behind the perplexity threshold check.
 
-    steps: int
+    The recipe itself (learning rate, batch, steps) is not a setting: ``course calibrate`` chooses
+    it among the candidates and writes it to calibration.json, which grading reads.
+    """
+
     embed: int
     hidden: int
-    batch: int
     seq_len: int
-    lr: float
+    clip: float
+    chunk: int
+    heldout_streams: int
+    candidate_lrs: tuple[float, ...]
+    candidate_batches: tuple[int, ...]
+    candidate_steps: tuple[int, ...]
     calibration_seeds: tuple[int, ...]
     margin: float
+    broken_margin: float
+    below_trigram: bool
     suspicious_perplexity: float
+
+    def candidates(self) -> list[Recipe]:
+        """Every candidate recipe (the grid of THRESHOLD_CANDIDATES), in a fixed order."""
+        return [Recipe(lr, batch, steps) for lr in self.candidate_lrs for batch in self.candidate_batches
+                for steps in self.candidate_steps]
 
 
 @dataclass(frozen=True)
@@ -165,6 +194,51 @@ def _amount(module: types.ModuleType, name: str) -> float:
     return value
 
 
+def _numbers(module: types.ModuleType, name: str, key: str, integers: bool) -> tuple:
+    """``name[key]``: a non-empty tuple of distinct positive ints (or numbers, as floats), sorted."""
+    values = _require(module, name, dict).get(key)
+    kinds = (int,) if integers else (int, float)
+    ok = isinstance(values, (tuple, list)) and values and all(
+        isinstance(v, kinds) and not isinstance(v, bool) and v > 0 for v in values)
+    if not ok or len(set(values)) != len(values):
+        raise ConfigError(f"course_config.py: {name}[{key!r}] must be a non-empty tuple of distinct positive "
+                          f"{'ints' if integers else 'numbers'}, got {values!r}.")
+    return tuple(sorted(v if integers else float(v) for v in values))
+
+
+def _threshold_settings(m: types.ModuleType, seeds: tuple[int, ...]) -> ThresholdSettings:
+    name = "THRESHOLD_CANDIDATES"
+    candidates = _require(m, name, dict)
+    if set(candidates) != {"lr", "batch", "steps"}:
+        raise ConfigError(f"course_config.py: {name} must have exactly the keys 'lr', 'batch' and 'steps', "
+                          f"got {sorted(candidates)}.")
+    chunk = _count(m, "THRESHOLD_CHUNK")
+    steps = _numbers(m, name, "steps", True)
+    if any(s % chunk for s in steps):
+        raise ConfigError(f"course_config.py: every candidate step count must be a multiple of THRESHOLD_CHUNK "
+                          f"({chunk}), so that a shorter run is the start of a longer one; got {steps}.")
+    margins = {key: _amount(m, key) for key in ("CALIBRATION_MARGIN", "BROKEN_MARGIN")}
+    for key, value in margins.items():
+        if value < 1.0:
+            raise ConfigError(f"course_config.py: {key} must be at least 1, got {value!r}.")
+    return ThresholdSettings(
+        embed=_count(m, "THRESHOLD_EMBED"),
+        hidden=_count(m, "THRESHOLD_HIDDEN"),
+        seq_len=_count(m, "THRESHOLD_SEQ_LEN"),
+        clip=_amount(m, "THRESHOLD_CLIP"),
+        chunk=chunk,
+        heldout_streams=_count(m, "THRESHOLD_HELDOUT_STREAMS"),
+        candidate_lrs=_numbers(m, name, "lr", False),
+        candidate_batches=_numbers(m, name, "batch", True),
+        candidate_steps=steps,
+        calibration_seeds=seeds,
+        margin=margins["CALIBRATION_MARGIN"],
+        broken_margin=margins["BROKEN_MARGIN"],
+        below_trigram=_require(m, "THRESHOLD_BELOW_TRIGRAM", bool),
+        suspicious_perplexity=_amount(m, "SUSPICIOUS_PERPLEXITY"),
+    )
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
     """Read and validate a course_config.py.
 
@@ -229,17 +303,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
     if not seeds or not all(isinstance(s, int) for s in seeds):
         raise ConfigError("course_config.py: CALIBRATION_SEEDS must be a non-empty tuple of ints.")
 
-    threshold = ThresholdSettings(
-        steps=_count(m, "THRESHOLD_STEPS"),
-        embed=_count(m, "THRESHOLD_EMBED"),
-        hidden=_count(m, "THRESHOLD_HIDDEN"),
-        batch=_count(m, "THRESHOLD_BATCH"),
-        seq_len=_count(m, "THRESHOLD_SEQ_LEN"),
-        lr=_amount(m, "THRESHOLD_LR"),
-        calibration_seeds=seeds,
-        margin=_amount(m, "CALIBRATION_MARGIN"),
-        suspicious_perplexity=_amount(m, "SUSPICIOUS_PERPLEXITY"),
-    )
+    threshold = _threshold_settings(m, seeds)
     limits = Limits(
         check_timeout_s=_amount(m, "CHECK_TIMEOUT_S"),
         submission_timeout_s=_amount(m, "SUBMISSION_TIMEOUT_S"),

@@ -25,7 +25,7 @@ def write_config(tmp_path, **changes: str):
 
 def test_the_repository_configuration_loads_frozen():
     cfg = load_config()
-    assert cfg.autograded_points == sum(cfg.points.values()) and cfg.threshold.steps > 0
+    assert cfg.autograded_points == sum(cfg.points.values()) and cfg.threshold.candidates()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
@@ -33,11 +33,19 @@ def test_the_repository_configuration_loads_frozen():
 
 
 @pytest.mark.parametrize("name, value, phrase", [
-    ("THRESHOLD_STEPS", "0", "THRESHOLD_STEPS must be positive, got 0"),
-    ("THRESHOLD_STEPS", "2.5", "THRESHOLD_STEPS must be int, got 2.5"),
+    ("THRESHOLD_CHUNK", "0", "THRESHOLD_CHUNK must be positive, got 0"),
+    ("THRESHOLD_CHUNK", "2.5", "THRESHOLD_CHUNK must be int, got 2.5"),
+    ("THRESHOLD_CHUNK", "30", "every candidate step count must be a multiple of THRESHOLD_CHUNK (30)"),
+    ("THRESHOLD_CANDIDATES", "{'lr': (1e-2,), 'batch': (16,)}", "must have exactly the keys 'lr', 'batch' and 'steps'"),
+    ("THRESHOLD_CANDIDATES", "{'lr': (), 'batch': (16,), 'steps': (100,)}",
+     "THRESHOLD_CANDIDATES['lr'] must be a non-empty tuple of distinct positive numbers"),
+    ("THRESHOLD_CANDIDATES", "{'lr': (1e-2,), 'batch': (16.5,), 'steps': (100,)}",
+     "THRESHOLD_CANDIDATES['batch'] must be a non-empty tuple of distinct positive ints"),
+    ("BROKEN_MARGIN", "0.9", "BROKEN_MARGIN must be at least 1"),
+    ("THRESHOLD_BELOW_TRIGRAM", "1", "THRESHOLD_BELOW_TRIGRAM must be bool"),
     ("MEMORY_LIMIT_MB", "True", "MEMORY_LIMIT_MB must be int, got True"),
     ("CHECK_TIMEOUT_S", "-1", "CHECK_TIMEOUT_S must be positive, got -1.0"),
-    ("THRESHOLD_LR", "'fast'", "THRESHOLD_LR must be int or float, got 'fast'"),
+    ("CALIBRATION_MARGIN", "'wide'", "CALIBRATION_MARGIN must be int or float, got 'wide'"),
     ("DUEDATE", "'2026-12-18T23:59:00'", "DUEDATE needs a UTC offset"),
     ("HELDOUT_FRACTION", "0.7", "HELDOUT_FRACTION must lie in (0, 0.5)"),
     ("HIDDEN_CHECK_VISIBILITY", "'sometimes'", "HIDDEN_CHECK_VISIBILITY must be one of"),

@@ -63,6 +63,10 @@ def _myrnn(r: _Rand) -> list[ProbeRequest]:
     arrays = weights(2, 5, 3, 4, True)
     arrays.update(grad_out=r.normal(2, 5, 4), grad_h=r.normal(1, 2, 4))
     plan.append(ProbeRequest("MyRNN/grad/0", "myrnn", {"h0": True}, arrays))
+    # Whether the output depends on the input: the same weights on x, on x again and on a changed x.
+    arrays = weights(3, 4, 3, 5)
+    arrays["x_changed"] = arrays["x"] + r.uniform(3, 4, 3, scale=0.5) + np.float32(1.0)
+    plan.append(ProbeRequest("MyRNN/depends/0", "myrnn", {"h0": False}, arrays))
     return plan
 
 

@@ -44,9 +44,15 @@ class Variant:
             the mistake: ``visible`` (the part the release shows, before its hidden region),
             ``hidden`` (only with nbgrader's hidden region), or None (neither: only the grader's
             hidden checks catch it). None for an alternative, which passes the whole cell.
-        family: the calibration family of the variant, for the perplexity threshold: reserved
-            for a later change that adds correct and broken CharLSTM and train_epoch pairs;
-            None for every variant here.
+        family: the variant's calibration family for the perplexity threshold (``course calibrate``):
+            ``correct`` (the threshold must pass it: full marks end to end), ``broken`` (a threshold
+            must catch it: ``loses`` holds ``threshold``) or ``learns-anyway`` (a real bug that still
+            trains a good model, so that only the unit checks in ``fails_checks`` can catch it); None
+            for a variant calibration does not train. Membership was decided by measurement: the
+            calibration table in calibration.json holds every run.
+        fails_checks: names of hidden checks (test functions) that must fail: the checks a doing-nothing
+            answer must not pass, or the unit checks that catch a bug the threshold cannot.
+        note: what differs, in a few words (calibration.json and the release notebook list the families so).
     """
 
     name: str
@@ -56,6 +62,8 @@ class Variant:
     feedback: tuple[str, ...] = ()
     notebook_tests: str | None = None
     family: str | None = None
+    fails_checks: frozenset[str] = frozenset()
+    note: str = ""
 
     @property
     def exercises(self) -> list[str]:
@@ -95,18 +103,26 @@ def apply_patch(source: str, pairs: tuple[tuple[str, str], ...], where: str = "t
 
 
 VISIBLE, HIDDEN = "visible", "hidden"  # values of Variant.notebook_tests
+CORRECT, BROKEN, LEARNS_ANYWAY = "correct", "broken", "learns-anyway"  # values of Variant.family
+THRESHOLD = "threshold"  # the POINTS key of the grader-run training
 
 
 def _mutant(name: str, exercise: str, edit: Patch, *feedback: str, zero: bool = False,
-            notebook_tests: str | None = VISIBLE) -> Variant:
-    """A mistake in one exercise, which loses points there only (all of them with ``zero``)."""
-    return Variant(name, {exercise: edit}, frozenset({exercise}), frozenset({exercise}) if zero else frozenset(),
-                   feedback, notebook_tests)
+            notebook_tests: str | None = VISIBLE, family: str | None = None, unit: bool = True,
+            fails_checks: tuple[str, ...] = (), note: str = "") -> Variant:
+    """A mistake in one exercise, which loses points there only (all of them with ``zero``).
+
+    A ``broken`` one also loses the threshold's points (``unit=False``: only those, no unit check
+    sees it); a ``learns-anyway`` one keeps them and names the unit checks that catch it.
+    """
+    loses = ({exercise} if unit else set()) | ({THRESHOLD} if family == BROKEN else set())
+    return Variant(name, {exercise: edit}, frozenset(loses), frozenset({exercise}) if zero else frozenset(),
+                   feedback, notebook_tests, family, frozenset(fails_checks), note)
 
 
-def _alternative(name: str, **edits: Patch) -> Variant:
+def _alternative(name: str, family: str | None = None, note: str = "", **edits: Patch) -> Variant:
     """Other right answers: full marks, and the notebook's own test cells pass them."""
-    return Variant(name, edits)
+    return Variant(name, edits, family=family, note=note)
 
 
 # --- mutants: one realistic mistake each, in one exercise ---------------------------------------------------
@@ -132,6 +148,22 @@ def perplexity(model, batches):
     return sum(ppls) / len(ppls)
 '''
 
+EMPTY_VOCAB = '''
+def build_vocab(text):
+    return {}, []
+'''
+
+HEAD_READS_THE_EMBEDDING = (  # no memory: the LSTM runs (its state is returned) but the head never sees it
+    ("self.head = nn.Linear(hidden_size, vocab_size)",
+     "self.head = nn.Linear(hidden_size, vocab_size)\n        self.project = nn.Linear(embed_size, hidden_size)"),
+    ("logits = self.head(self.drop(out))", "logits = self.head(self.drop(torch.tanh(self.project(emb))))"),
+)
+
+BIDIRECTIONAL_CHARLSTM = (  # reads each window both ways: in training it sees the characters it must predict
+    ("batch_first=True,\n", "batch_first=True, bidirectional=True,\n"),
+    ("self.head = nn.Linear(hidden_size, vocab_size)", "self.head = nn.Linear(2 * hidden_size, vocab_size)"),
+)
+
 MUTANTS: tuple[Variant, ...] = (
     _mutant("fails-myrnn-without-bias", "MyRNN", (("self.U(h) + self.b)", "self.U(h))"),),
             "the bias b is missing"),
@@ -140,6 +172,13 @@ MUTANTS: tuple[Variant, ...] = (
             "MyRNN ignores h0"),
     _mutant("fails-myrnn-h-n-without-the-layer-axis", "MyRNN", (("return output, h.unsqueeze(0)", "return output, h"),),
             "should have shape [1, 1, 4]; got [1, 4]"),
+    # doing nothing of the right shapes: the consistency checks must not pay for it (only the shapes are right)
+    _mutant("fails-myrnn-returns-zeros", "MyRNN",
+            (("h = torch.tanh(self.W(x[:, t]) + self.U(h) + self.b)  # [batch, hidden]",
+              "h = x.new_zeros(batch, self.hidden_size)  # nothing computed"),),
+            "does not depend on its input",
+            fails_checks=("test_myrnn_h_n_is_last_output", "test_myrnn_no_builtin_rnn", "test_myrnn_matches_nn_rnn",
+                          "test_myrnn_with_h0", "test_myrnn_chunks", "test_myrnn_gradients")),
     _mutant("fails-lstm-gate-order", "lstm_cell", (("i, f, g, o = gates.chunk", "i, f, o, g = gates.chunk"),),
             "PyTorch stacks them as (input, forget, cell, output)", "(input, forget, output, cell)"),
     _mutant("fails-lstm-forget-and-input-gates-swapped", "lstm_cell",
@@ -173,6 +212,8 @@ MUTANTS: tuple[Variant, ...] = (
             "output[:, -1] holds the backward direction's state after only ONE step"),
     _mutant("fails-build-vocab-unsorted", "build_vocab",
             (("idx2char = sorted(set(text))", "idx2char = list(dict.fromkeys(text))"),), "not in sorted order"),
+    _mutant("fails-build-vocab-empty", "build_vocab", EMPTY_VOCAB, "char2idx cannot map every character", zero=True,
+            fails_checks=("test_build_vocab_sorted", "test_build_vocab_mapping")),
     _mutant("fails-encode-returns-list", "encode",
             (("torch.tensor([char2idx[ch] for ch in text], dtype=torch.long)", "[char2idx[ch] for ch in text]"),),
             "should be a torch.Tensor; got list", zero=True),
@@ -192,18 +233,51 @@ MUTANTS: tuple[Variant, ...] = (
             "(stream 1 is data[1 * n : 2 * n])"),
     _mutant("fails-charlstm-softmax-instead-of-logits", "CharLSTM",
             (("return logits, state", "return F.softmax(logits, dim=-1), state"),), "CharLSTM returns probabilities",
-            notebook_tests=None),
+            notebook_tests=None, family=BROKEN,
+            note="probabilities instead of logits"),
     _mutant("fails-charlstm-ignores-state", "CharLSTM", (("self.lstm(emb, state)", "self.lstm(emb)"),),
-            "pass the given state to the LSTM"),
+            "pass the given state to the LSTM", family=BROKEN,
+            note="the state not passed to the LSTM"),
     _mutant("fails-train-epoch-no-detach", "train_epoch",
             (("state = tuple(s.detach() for s in state)", "state = tuple(s for s in state)"),), "detach it",
-            zero=True),
+            zero=True, family=BROKEN,
+            note="the state not detached"),
     _mutant("fails-train-epoch-resets-state", "train_epoch",
             (("logits, state = model(x, state)", "logits, state = model(x)"),),
-            "should pass the state returned by one window into the next"),
+            "should pass the state returned by one window into the next", family=LEARNS_ANYWAY,
+            fails_checks=("test_train_epoch_detaches_state",),
+            note="the state reset at every window"),
     _mutant("fails-train-epoch-no-clipping", "train_epoch",
             (("        nn.utils.clip_grad_norm_(model.parameters(), clip)\n", ""),),
-            "clip with nn.utils.clip_grad_norm_(model.parameters(), clip) after backward() and before step()"),
+            "clip with nn.utils.clip_grad_norm_(model.parameters(), clip) after backward() and before step()",
+            family=LEARNS_ANYWAY, fails_checks=("test_train_epoch_steps_and_clipping",),
+            note="no gradient clipping"),
+    # --- the calibration families' other members: bugs of CharLSTM and train_epoch (see course calibrate)
+    _mutant("fails-charlstm-no-input", "CharLSTM",
+            (("self.lstm(emb, state)", "self.lstm(torch.zeros_like(emb), state)"),),
+            "does not depend on its input", family=BROKEN, notebook_tests=None,
+            fails_checks=("test_charlstm_causal", "test_charlstm_stateful"),
+            note="no input (zeros fed to the LSTM)"),
+    _mutant("fails-charlstm-head-reads-the-embedding", "CharLSTM", HEAD_READS_THE_EMBEDDING,
+            family=BROKEN, unit=False, notebook_tests=None,
+            note="no memory (the output layer reads the embedding)"),
+    _mutant("fails-charlstm-bidirectional", "CharLSTM", BIDIRECTIONAL_CHARLSTM,
+            "changing the characters from position", family=BROKEN,
+            note="a bidirectional LSTM"),
+    _mutant("fails-train-epoch-targets-shifted-again", "train_epoch",
+            (("loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))",
+              "loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), y[:, 1:].reshape(-1))"),),
+            "should return the mean cross-entropy", family=BROKEN, notebook_tests=HIDDEN,
+            note="the targets shifted once more"),
+    _mutant("fails-train-epoch-zero-grad-after-backward", "train_epoch",
+            (("        optimizer.zero_grad()\n        loss.backward()\n",
+              "        loss.backward()\n        optimizer.zero_grad()\n"),),
+            "did not change the model's parameters", family=BROKEN,
+            note="zero_grad between backward and step"),
+    _mutant("fails-train-epoch-no-zero-grad", "train_epoch", (("        optimizer.zero_grad()\n", ""),),
+            "each window needs optimizer.zero_grad()", family=LEARNS_ANYWAY, notebook_tests=None,
+            fails_checks=("test_train_epoch_update",),
+            note="a forgotten zero_grad"),
     _mutant("fails-perplexity-mean-of-window-losses", "perplexity",
             (('y.to(device).reshape(-1), reduction="sum")', "y.to(device).reshape(-1))"),
              ("count += y.numel()", "count += 1")),
@@ -239,6 +313,68 @@ class CharLSTM(nn.Module):
         one_hot = F.one_hot(x, self.vocab_size).float()  # [batch, seq_len, vocab]
         out, state = self.lstm(one_hot, state)  # [batch, seq_len, hidden]
         return self.head(out), state
+'''
+
+# A second layer where the contract allows one: in the output network. (Two stacked LSTM layers would need
+# the default num_layers=2, which the contract fixes at 1: the grader trains with the defaults, and the
+# notebook's own hidden test and the self-check's signature check refuse another default.)
+TWO_LAYER_HEAD_CHARLSTM = (
+    ("self.head = nn.Linear(hidden_size, vocab_size)",
+     "self.head = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, vocab_size))"),
+)
+
+ORTHOGONAL_INIT_CHARLSTM = (  # another sane initialisation: orthogonal recurrent blocks, forget-gate bias 1
+    ("        self.head = nn.Linear(hidden_size, vocab_size)\n",
+     "        self.head = nn.Linear(hidden_size, vocab_size)\n"
+     "        nn.init.normal_(self.embed.weight, std=0.3)\n"
+     "        for name, param in self.lstm.named_parameters():\n"
+     "            if name.startswith(\"weight_hh\"):\n"
+     "                for block in param.data.chunk(4, dim=0):\n"
+     "                    nn.init.orthogonal_(block)\n"
+     "            elif name.startswith(\"weight_ih\"):\n"
+     "                nn.init.xavier_uniform_(param)\n"
+     "            else:\n"
+     "                nn.init.zeros_(param)\n"
+     "                param.data[hidden_size:2 * hidden_size] = 1.0  # the forget gate starts open\n"
+     "        nn.init.xavier_uniform_(self.head.weight)\n"
+     "        nn.init.zeros_(self.head.bias)\n"),
+)
+
+LOG_SOFTMAX_NLL = (
+    ("loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))",
+     "log_probs = F.log_softmax(logits, dim=-1)  # [batch, seq_len, vocab]\n"
+     "        loss = F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), y.reshape(-1))"),
+)
+
+LSTM_CELL_LOOP_CHARLSTM = '''
+class CharLSTM(nn.Module):
+    """Embedding -> one nn.LSTMCell per layer, stepped through time in a loop -> linear."""
+
+    def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.cells = nn.ModuleList(nn.LSTMCell(embed_size if k == 0 else hidden_size, hidden_size)
+                                   for k in range(num_layers))
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x, state=None):
+        batch, seq_len = x.shape
+        if state is None:
+            zeros = torch.zeros(self.num_layers, batch, self.hidden_size, device=x.device)
+            state = (zeros, zeros)
+        h, c = list(state[0]), list(state[1])  # one [batch, hidden] per layer
+        emb = self.embed(x)  # [batch, seq_len, embed]
+        tops = []
+        for t in range(seq_len):
+            inp = emb[:, t]
+            for k, cell in enumerate(self.cells):
+                h[k], c[k] = cell(inp, (h[k], c[k]))
+                inp = self.drop(h[k]) if k < self.num_layers - 1 else h[k]
+            tops.append(inp)
+        out = torch.stack(tops, dim=1)  # [batch, seq_len, hidden]
+        return self.head(out), (torch.stack(h), torch.stack(c))
 '''
 
 PREALLOCATED_MYRNN = '''
@@ -591,8 +727,19 @@ class CharLSTM(nn.Module):
 )
 
 ALTERNATIVES: tuple[Variant, ...] = (
-    _alternative("passes-charlstm-one-hot", CharLSTM=ONE_HOT_CHARLSTM),
+    _alternative("passes-charlstm-one-hot", CORRECT, "one-hot inputs instead of an embedding",
+                 CharLSTM=ONE_HOT_CHARLSTM),
+    _alternative("passes-charlstm-two-layer-output-network", CORRECT, "a two-layer output network",
+                 CharLSTM=TWO_LAYER_HEAD_CHARLSTM),
+    _alternative("passes-charlstm-orthogonal-init", CORRECT, "another initialisation (orthogonal, forget gate open)",
+                 CharLSTM=ORTHOGONAL_INIT_CHARLSTM),
+    _alternative("passes-charlstm-lstm-cell-loop", CORRECT, "a loop over nn.LSTMCell instead of one nn.LSTM call",
+                 CharLSTM=LSTM_CELL_LOOP_CHARLSTM),
+    _alternative("passes-train-epoch-log-softmax-and-nll-loss", CORRECT, "the loss through log_softmax and nll_loss",
+                 train_epoch=LOG_SOFTMAX_NLL),
     _alternative("passes-myrnn-preallocated-output", MyRNN=PREALLOCATED_MYRNN),
+    _alternative("passes-myrnn-bias-1-by-hidden", MyRNN=(("self.b = nn.Parameter(torch.zeros(hidden_size))",
+                                                          "self.b = nn.Parameter(torch.zeros(1, hidden_size))"),)),
     _alternative("passes-myrnn-chatty-with-the-input-projection-vectorised", MyRNN=CHATTY_MYRNN),
     _alternative("passes-lstm-cell-functional-with-slices", lstm_cell=FUNCTIONAL_LSTM_CELL),
     _alternative("passes-rnn-output-shapes-as-torch-size", rnn_output_shapes=TORCH_SIZE_SHAPES),
@@ -605,6 +752,21 @@ ALTERNATIVES: tuple[Variant, ...] = (
 
 VARIANTS: tuple[Variant, ...] = MUTANTS + ALTERNATIVES
 BY_NAME: dict[str, Variant] = {v.name: v for v in VARIANTS}
+REFERENCE = Variant("reference", {}, family=CORRECT, note="the notebook's own solution")  # its CharLSTM and train_epoch
+FAMILY: tuple[Variant, ...] = (REFERENCE, *(v for v in VARIANTS if v.family))  # what `course calibrate` trains
+
+# Bugs the threshold cannot see by construction (not trained by calibration; listed in calibration.json):
+# (what is wrong, why the grader-run training cannot tell, the hidden check that grades it, or None).
+NOT_TRAINED: tuple[tuple[str, str, str | None], ...] = (
+    ("train_epoch returns the sum or the last window's loss instead of the mean",
+     "only the return value differs: the training is the same", "test_train_epoch_mean_loss"),
+    ("train_epoch leaves the model in eval mode (no model.train())",
+     "the grader's CharLSTM is built without dropout, so both modes train the same model", None),
+    ("train_epoch does not move the windows to the model's device",
+     "the grader trains on the CPU, where the windows already are", None),
+    ("perplexity or generate is wrong",
+     "the grader scores the held-out text itself and never samples", "the perplexity and generate checks"),
+)
 
 
 # --- building submissions and namespaces from a variant ----------------------------------------------------

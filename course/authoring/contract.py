@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from course.config import CourseConfig
+from course.grader.lab import lab_module
 from course.student import notebook as nbc
 from course.student.contract import Contract, Limits, Signature
 
@@ -61,4 +62,17 @@ def build_contract(cfg: CourseConfig, source: dict[str, Any] | None = None) -> C
         max_cells=cfg.limits.max_cells,
         max_answer_chars=nbc.MAX_ANSWER_CELL_CHARS,
     )
-    return Contract(notebook=cfg.notebook, exercises=exercises, written=written, limits=limits)
+    return Contract(notebook=cfg.notebook, exercises=exercises, written=written, limits=limits,
+                    threshold=threshold_summary(cfg))
+
+
+def threshold_summary(cfg: CourseConfig) -> dict[str, Any]:
+    """What the self-check says about the grader-run training: {text, recipe, threshold, cell}; {} uncalibrated."""
+    try:
+        record = json.loads(cfg.calibration_path.read_text(encoding="utf-8"))
+        recipe, threshold = dict(record["recipe"]), float(record["threshold"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    lab = lab_module(cfg, "threshold")
+    return {"text": lab.contract_text(record, cfg.threshold, cfg.points.get("threshold", 0)), "recipe": recipe,
+            "threshold": threshold, "cell": lab.ESTIMATE_CELL_ID}

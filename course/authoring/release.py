@@ -22,6 +22,8 @@ from course.authoring.vendor import selfcheck_cell_source
 from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
 from course.errors import ConfigError, UserError
+from course.grader.calibration import check_calibration
+from course.grader.lab import lab_module
 from course.platforms.classroom import stale_student_files, write_student_workflow
 from course.platforms.student_repo import COLAB_BADGE, badge_markdown, stale_extra_files, write_extra_files
 from course.student.notebook import (
@@ -59,6 +61,7 @@ class ReleaseJob:
     release: NotebookNode | None = None  # nbgrader's output, normalised in place
     text: str = ""  # the serialised release
     log: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # printed by `course release`, never a refusal
 
 
 def code_stub(cfg: CourseConfig) -> str:
@@ -183,6 +186,45 @@ def add_badge(job: ReleaseJob) -> None:
     first.source = "\n".join(lines)
 
 
+def read_calibration_record(cfg: CourseConfig) -> dict:
+    """calibration.json as a dict (the threshold section and the contract read it).
+
+    Raises:
+        ReleaseError: there is none, or it holds no recipe and threshold.
+    """
+    path = cfg.calibration_path
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ReleaseError(f"No usable threshold calibration at {path}: run `course calibrate` first.") from None
+    if not isinstance(record, dict) or not isinstance(record.get("recipe"), dict) or "threshold" not in record:
+        raise ReleaseError(f"{path} holds no recipe and threshold: run `course calibrate` first.")
+    return record
+
+
+def add_threshold_section(job: ReleaseJob) -> None:
+    """Before the submission cell: what the grader trains (from calibration.json) and the optional estimate cell."""
+    nb, cfg = job.release, job.cfg
+    assert nb is not None
+    lab = lab_module(cfg, "threshold")
+    record = read_calibration_record(cfg)
+    try:
+        check_calibration(cfg, load_course_corpus(cfg))
+    except UserError as exc:  # the release still says what the calibration says; grading will refuse it
+        job.warnings.append(f"warning: the release states a stale calibration: {exc}")
+    notes = {v.name: v.note for v in lab_module(cfg, "variants").FAMILY}
+    info = nbformat.v4.new_markdown_cell(lab.info_markdown(record, cfg.threshold, cfg.points["threshold"], notes))
+    info.id = lab.INFO_CELL_ID
+    estimate = nbformat.v4.new_code_cell(lab.estimate_cell(record, cfg.threshold, cfg.seed))
+    estimate.id = lab.ESTIMATE_CELL_ID
+    estimate.metadata["tags"] = ["grader-skip"]
+    where = next((i for i, c in enumerate(nb.cells) if c.get("id") == lab.SECTION_BEFORE), None)
+    if where is None:
+        raise ReleaseError(f"the source notebook has no cell with id {lab.SECTION_BEFORE!r} to put the threshold "
+                           "section before")
+    nb.cells[where:where] = [info, estimate]
+
+
 def add_selfcheck(job: ReleaseJob) -> None:
     """Append the student self-check (stdlib only, works on Colab) as a folded, read-only last cell."""
     nb = job.release
@@ -236,12 +278,15 @@ def verify(job: ReleaseJob) -> None:
 
 
 # The order matters: the source is read and its corpus cell checked before nbgrader runs (a
-# wrong cell fails fast); nbgrader needs the staged copy; the corpus settings, the badge and
-# the self-check cell are put into nbgrader's output (the source notebook never carries them,
-# and the self-check's contract is built from the source); normalising before verifying means
-# the checks see exactly the bytes that will be written; nothing is written unless all pass.
+# wrong cell fails fast); nbgrader needs the staged copy; the corpus settings, the badge, the
+# threshold section and the self-check cell are put into nbgrader's output (the source notebook
+# never carries what the configuration, calibration.json and the student package derive), the
+# section before the submission cell and the self-check after everything; normalising before
+# verifying means the checks see exactly the bytes that will be written; nothing is written
+# unless all pass.
 RELEASE_STEPS: tuple[Callable[[ReleaseJob], None], ...] = (
-    read_source, check_source_corpus, stage, generate, point_corpus, add_badge, add_selfcheck, normalise, verify,
+    read_source, check_source_corpus, stage, generate, point_corpus, add_badge, add_threshold_section, add_selfcheck,
+    normalise, verify,
 )
 
 
@@ -358,11 +403,13 @@ def verify_release(source: NotebookNode, release: NotebookNode, code: str, text:
 
 
 def build_release(cfg: CourseConfig) -> str:
-    """Run RELEASE_STEPS in a temporary course folder and return the release text."""
+    """Run RELEASE_STEPS in a temporary course folder and return the release text (warnings on stderr)."""
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
         job = ReleaseJob(cfg=cfg, workdir=Path(tmp))
         for step in RELEASE_STEPS:
             step(job)
+        for warning in job.warnings:
+            print(f"course release: {warning}", file=sys.stderr)
         return job.text
 
 

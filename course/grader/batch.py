@@ -27,7 +27,7 @@ from course.platforms.lms import ArchiveLimits, read_roster
 
 
 def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: str | None = None,
-                  require_isolation: bool = False, isolation: Any = None) -> Context:
+                  require_isolation: bool = False, isolation: Any = None, cache: bool = True) -> Context:
     """Everything a batch needs, checked before any submission is touched.
 
     Raises:
@@ -35,15 +35,14 @@ def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: 
     """
     corpus = load_course_corpus(cfg)
     lab = load_lab(cfg)
-    if threshold:
-        check_calibration(cfg, corpus)
+    calibration = check_calibration(cfg, corpus) if threshold else None
     level = isolation or (probing.require_isolation(IsolationLevel.BWRAP) if require_isolation
                           else probing.probe_isolation())
     out.mkdir(parents=True, exist_ok=True)
     return Context(
         cfg=cfg, lab=lab, corpus=corpus,
-        options=Options(threshold=threshold, checks=checks, isolation=level),
-        isolation_name=level_name(level), out_dir=out,
+        options=Options(threshold=threshold, checks=checks, isolation=level, cache=cache),
+        isolation_name=level_name(level), out_dir=out, calibration=calibration,
     )
 
 
@@ -65,12 +64,14 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False, require_isolation: bool = False,
               threshold: bool = True, config_path: str | None = None, checks: str | None = None,
-              console: Console | None = None, roster: Path | None = None) -> int:
+              console: Console | None = None, roster: Path | None = None,
+              cache: bool = True) -> int:
     """Grade every student's submission under ``paths`` (files, folders, LMS downloads) into ``out``.
 
     Args:
         roster: a CSV (id, name, email) whose names and emails fill the gradebook, and against
             which the submissions are checked.
+        cache: reuse grader-run trainings under OUT/.cache/threshold/.
 
     Returns:
         0 when every submission got a result (whatever it scored); 1 when the grader
@@ -92,7 +93,7 @@ def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False,
         for line in notes:
             console.print(f"[yellow]{escape(line)}[/yellow]")
         return grade_submissions(cfg, submissions, out, jobs=jobs, resume=resume, require_isolation=require_isolation,
-                                 threshold=threshold, checks=checks, console=console, notes=notes)
+                                 threshold=threshold, checks=checks, console=console, notes=notes, cache=cache)
 
 
 def archive_limits(cfg: CourseConfig) -> ArchiveLimits:
@@ -105,14 +106,15 @@ def archive_limits(cfg: CourseConfig) -> ArchiveLimits:
 def grade_submissions(cfg: CourseConfig, submissions: list[Submission], out: Path, jobs: int = 1,
                       resume: bool = False, require_isolation: bool = False, threshold: bool = True,
                       checks: str | None = None, console: Console | None = None,
-                      notes: list[str] | None = None) -> int:
+                      notes: list[str] | None = None, cache: bool = True) -> int:
     """Grade submissions already found into ``out``: results, gradebook.csv, submissions.csv, intake.log.
 
     Returns:
         0 when every submission got a result; 1 when the grader itself failed on one.
     """
     console = console or Console(stderr=True)
-    ctx = build_context(cfg, out, threshold=threshold, checks=checks, require_isolation=require_isolation)
+    ctx = build_context(cfg, out, threshold=threshold, checks=checks, require_isolation=require_isolation,
+                        cache=cache)
     console.print(f"isolation: {probing.describe(ctx.options.isolation)}")
     console.print(ctx.corpus.describe())
     write_intake(out, submissions, notes or [])

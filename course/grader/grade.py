@@ -7,21 +7,29 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from course.config import CourseConfig
 from course.grader import results as res
 from course.grader.assemble import assemble
 from course.grader.probes import Response, save_plan, save_responses
-from course.grader.session import WorkerSession
+from course.grader.session import WORKER_DIR, WorkerSession
 from course.grader.state import Context, State
 from course.grader.submission import Submission
+from course.grader.threshold_cache import ThresholdCache, cache_key, code_digest, needed_cells
 from course.student.notebook import NotebookError, read_notebook
 
-GRADER_VERSION = "2"  # bump when a change to grading must invalidate --resume results (2: answers.json, training.png)
+# Bump when a change to grading must invalidate --resume results and cached trainings
+# (2: answers.json, training.png; 3: the calibrated recipe, the training's own worker and its cache).
+GRADER_VERSION = "3"
+NOT_RUN_AFTER_TIMEOUT = "Not run: an earlier call of {symbol} did not finish within {s:.0f} s."
 
 
 def submission_seed(cfg: CourseConfig, sub: Submission) -> int:
@@ -85,28 +93,88 @@ def step_start_worker(st: State) -> None:
 
 
 def step_probes(st: State) -> None:
-    """Ask the worker every probe of the plan; each failure costs only its own checks."""
+    """Ask the worker every probe of the plan; each failure costs only its own checks.
+
+    Probe ids are ``<exercise>/<kind>/<n>``: once a probe of an exercise has timed out, the
+    exercise's other probes are not sent (each would wait its own timeout); they are reported
+    as not run, and say why.
+    """
     st.plan = list(st.ctx.lab.plan.build_plan(submission_seed(st.ctx.cfg, st.sub)))
     for req in st.plan:
+        exercise = req.id.split("/", 1)[0]
+        if exercise in st.timed_out:
+            message = NOT_RUN_AFTER_TIMEOUT.format(symbol=exercise, s=st.timed_out[exercise])
+            st.responses[req.id] = Response(req.id, "skipped", message=message)
+            continue
         budget = min(req.timeout_s or st.ctx.cfg.limits.check_timeout_s, st.remaining())
         if budget <= 0:
             st.responses[req.id] = Response(req.id, "skipped", message=out_of_time(st))
             continue
         st.responses[req.id] = st.session.call(req, budget)
+        if st.responses[req.id].status == "timeout":
+            st.timed_out[exercise] = budget
+
+
+@cache
+def training_code(paths: tuple[Path, ...]) -> str:
+    """sha256 of the code a grader-run training depends on (read once per grading run)."""
+    return code_digest(paths)
+
+
+def threshold_key(ctx: Context, cells: list[tuple[str, str]]) -> str:
+    """The cache key of one grader-run training: the cells it runs and everything else its result depends on."""
+    t = ctx.cfg.threshold
+    code = (Path(ctx.lab.threshold.__file__), *ctx.lab.op_modules, *sorted(WORKER_DIR.glob("*.py")))
+    return cache_key(
+        cells, grader_version=GRADER_VERSION, recipe=ctx.calibration.recipe.as_dict(), corpus=ctx.corpus.sha256,
+        torch=torch.__version__, code=training_code(tuple(code)), seed=ctx.cfg.seed,
+        threads=ctx.cfg.limits.worker_threads,
+        settings=[t.embed, t.hidden, t.seq_len, t.clip, t.chunk, t.heldout_streams, t.suspicious_perplexity])
 
 
 def step_threshold(st: State) -> None:
-    """Train the student's model for fixed steps in the worker and score the held-out text here."""
+    """Train the student's model for the calibrated recipe in a worker of its own; score the held-out text here.
+
+    That worker runs only the setup cell and the cells the training needs (``needed_cells``), so that
+    the result is cached under exactly what ran (OUT/.cache/threshold/): a regrade, or a resubmission
+    that changed only other exercises, reuses it.
+    """
     if not st.ctx.options.threshold:
         return
-    settings = st.ctx.cfg.threshold
+    lab, ctx = st.ctx.lab, st.ctx
+    blocked = [symbol for symbol in lab.threshold.SYMBOLS if symbol in st.timed_out]
+    if blocked:
+        message = NOT_RUN_AFTER_TIMEOUT.format(symbol=blocked[0], s=st.timed_out[blocked[0]])
+        st.threshold = {"status": "skipped", "message": f"{message} The grader did not train your model."}
+        return
     if st.remaining() <= 0:
         st.threshold = {"status": "skipped", "message": out_of_time(st)}
         return
-    st.threshold = st.ctx.lab.threshold.run_threshold(
-        st.session, st.ctx.corpus, settings, st.ctx.cfg.seed,
-        timeout_s=min(st.ctx.cfg.limits.threshold_timeout_s, st.remaining()),
-    )
+    cells = needed_cells(st.assembly.cells, lab.threshold.SYMBOLS)
+    key = threshold_key(ctx, cells)
+    store = ThresholdCache(ctx.cache_dir) if ctx.options.cache else None
+    cached = store.get(key) if store else None
+    if cached is not None:
+        st.threshold = {**cached, "cache": "reused"}
+        return
+    session = st.threshold_session = WorkerSession(
+        ctx.cfg.limits, op_modules=list(lab.op_modules), cells=cells, isolation=ctx.options.isolation,
+        hide=[ctx.cfg.corpus_path] if ctx.cfg.corpus_path else [])
+    try:
+        session.start()
+        if session.starts:
+            st.timings["threshold_worker"] = round(sum(session.starts[0].values()), 2)
+        result = lab.threshold.run_threshold(session, ctx.corpus, ctx.cfg.threshold, ctx.calibration.recipe,
+                                             lab.threshold.training_seed(ctx.cfg.seed),
+                                             timeout_s=min(ctx.cfg.limits.threshold_timeout_s, st.remaining()))
+        printed = session.output()
+        if printed.strip():
+            st.output += "\n[the grader-run training]\n" + printed
+    finally:
+        session.close()
+        st.threshold_session = None
+    stored = store is not None and store.put(key, result)
+    st.threshold = {**result, "cache": "stored" if stored else "not stored"}
 
 
 def step_stop_worker(st: State) -> None:
@@ -114,9 +182,14 @@ def step_stop_worker(st: State) -> None:
     if st.session is not None:
         try:
             st.output = st.session.output()
+            if st.session.starts:
+                st.timings.update({f"worker_{k}": round(v, 2) for k, v in st.session.starts[0].items()})
         finally:
             st.session.close()
             st.session = None
+    if st.threshold_session is not None:
+        st.threshold_session.close()
+        st.threshold_session = None
 
 
 def step_judge(st: State) -> None:
@@ -164,16 +237,16 @@ def step_write(st: State) -> None:
     res.write_submission(st)
 
 
-# The order matters: a file is read before it is assembled; the worker runs the
-# assembled cells before any probe; the threshold training reuses the warm worker;
-# every student process is dead before the trusted checks judge; results are
-# written last, from trusted data only.
-WORKER_STEPS: list[Callable[[State], None]] = [step_start_worker, step_probes, step_threshold]
+# The order matters: a file is read before it is assembled; the worker runs the assembled
+# cells before any probe; the probes' worker is stopped before the grader-run training starts a
+# worker of its own (one worker per submission at a time; that worker is stopped inside its step);
+# every student process is dead before the trusted checks judge; results are written last, from
+# trusted data only.
+WORKER_STEPS: list[Callable[[State], None]] = [step_start_worker, step_probes, step_stop_worker, step_threshold]
 GRADING_STEPS: list[Callable[[State], None]] = [
     step_read,
     step_assemble,
     *WORKER_STEPS,
-    step_stop_worker,
     step_judge,
     step_write,
 ]
@@ -187,8 +260,12 @@ def grade_one(ctx: Context, sub: Submission) -> dict[str, Any]:
             for step in GRADING_STEPS:
                 if st.rejected and step is not step_write:
                     continue
+                began = time.monotonic()
                 try:
                     step(st)
+                    if step is not step_write:
+                        name = step.__name__.removeprefix("step_")
+                        st.timings[name] = round(st.timings.get(name, 0.0) + time.monotonic() - began, 2)
                 except Exception as exc:
                     if step is step_write:
                         raise
@@ -197,8 +274,9 @@ def grade_one(ctx: Context, sub: Submission) -> dict[str, Any]:
                     step_write(st)
                     break
         finally:
-            if st.session is not None:
-                st.session.close()
+            for session in (st.session, st.threshold_session):
+                if session is not None:
+                    session.close()
         return res.summary_row(st)
 
 

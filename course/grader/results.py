@@ -124,6 +124,12 @@ def build_results(st: State) -> dict[str, Any]:
         "perplexity": threshold.get("perplexity"),
         "suspicious": bool(threshold.get("suspicious", False)),
         "threshold_steps": threshold.get("steps_taken"),
+        "threshold_recipe": threshold.get("recipe"),
+        "threshold_cache": threshold.get("cache"),
+        "threshold_seconds": {"train": threshold.get("train_seconds"), "heldout": threshold.get("heldout_seconds")},
+        "training_curve": threshold.get("training_curve"),
+        "timings": dict(st.timings),
+        "probes_timed_out": dict(st.timed_out),
         "fingerprint": st.fingerprint,
     }
     if st.internal_error:

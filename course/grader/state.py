@@ -22,11 +22,13 @@ class Options:
         threshold: run the grader-side training (the most expensive step).
         checks: pytest -k expression selecting checks (None: all; used by tests only).
         isolation: the sandbox level to use (None: the strongest available).
+        cache: reuse grader-run trainings stored under OUT/.cache/threshold/ (and store new ones).
     """
 
     threshold: bool = True
     checks: str | None = None
     isolation: Any = None
+    cache: bool = True
 
 
 @dataclass
@@ -39,6 +41,12 @@ class Context:
     options: Options
     isolation_name: str
     out_dir: Path
+    calibration: Any = None  # course.grader.calibration.Calibration when the threshold stage runs
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where finished grader-run trainings are kept between gradings of this output folder."""
+        return self.out_dir / ".cache" / "threshold"
 
 
 @dataclass
@@ -53,6 +61,7 @@ class State:
     rejected: str | None = None  # why the file is not gradable (score 0)
     assembly: Assembly | None = None
     session: Any = None
+    threshold_session: Any = None  # the grader-run training's own worker, while it runs
     cell_reports: list[Any] = field(default_factory=list)  # course.grader.session.CellReport, one per cell run
     plan: list[ProbeRequest] = field(default_factory=list)
     responses: dict[str, Response] = field(default_factory=dict)
@@ -62,6 +71,8 @@ class State:
     internal_error: str | None = None
     fingerprint: str = ""
     result: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per part of grading (results.json)
+    timed_out: dict[str, float] = field(default_factory=dict)  # exercise -> the probe timeout it ran past
 
     @property
     def deadline(self) -> float:

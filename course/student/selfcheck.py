@@ -71,6 +71,7 @@ class Report:
         self.exercises = []  # list of Exercise, in the contract's order
         self.seconds = 0.0  # wall time of the run
         self.ran = False
+        self.notes = []  # what the student should know beyond this check (e.g. the grader-run training)
 
     def error(self, message):
         self.problems.append(Problem("error", message))
@@ -118,6 +119,8 @@ class Report:
             what = f"{done}/{len(self.exercises)} visible tests pass" + (f", {todo} not done yet" if todo else "")
             fix = f"; fix the {len(self.errors)} error(s) above" if self.errors else ""
             lines.append(f"GRADABLE, NOT COMPLETE: {what}{fix}.")
+        for note in self.notes:
+            lines += ["", f"Note: {note}"]
         return "\n".join(lines)
 
 
@@ -504,6 +507,8 @@ def check_notebook(path, contract, run=True, cell_timeout=None, total_timeout=No
         limits = type(limits)(**{**limits.__dict__, "cell_timeout_s": cell_timeout or limits.cell_timeout_s,
                                  "total_timeout_s": total_timeout or limits.total_timeout_s})
     report = Report(path)
+    if contract.threshold.get("text"):
+        report.notes.append(str(contract.threshold["text"]))
     nb = read(path, contract, report)
     if nb is None:
         return report

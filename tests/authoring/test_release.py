@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import ast
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -11,6 +13,7 @@ import pytest
 from course.authoring.execute import execute_notebook
 from course.authoring.release import build_release, main_release
 from course.config import load_config
+from course.grader.lab import lab_module
 from course.student.notebook import SKIP_TAG, cell_source, grade_id, is_answer_cell, is_test_cell, tags
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +32,7 @@ def fresh() -> str:
 def repo_copy(tmp_path):
     """A copy of the parts of the repository the release needs; returns its CourseConfig."""
     root = tmp_path / "repo"
-    for name in ("course", "source", "corpus"):
+    for name in ("course", "source", "corpus", "autograder"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
     # the release keeps its .github/ (the Classroom files are part of what --check compares)
     shutil.copytree(REPO / "release", root / "release", ignore=shutil.ignore_patterns("__pycache__"))
@@ -117,6 +120,37 @@ def test_release_writes_a_missing_release(repo_copy, capsys):
 
 
 # --- The release runs ---------------------------------------------------------------
+
+
+def test_the_threshold_section_states_the_calibration(fresh):
+    nb = nbformat.reads(fresh, as_version=4)
+    ids = [c.get("id") for c in nb.cells]
+    assert ids.index("threshold-info") + 1 == ids.index("threshold-estimate") == ids.index("md-end") - 1
+    record = json.loads(CFG.calibration_path.read_text())
+    info = cell_source(nb.cells[ids.index("threshold-info")])
+    recipe = record["recipe"]
+    assert f"Adam with learning rate {recipe['lr']:g}, windows of {recipe['batch']} streams" in info
+    assert f"until **{recipe['steps']} windows**" in info and f"at most **{record['threshold']:.3f}**" in info
+    assert f"{record['trigram_perplexity']:.2f}" in info and "one-hot inputs" in info
+    estimate = nb.cells[ids.index("threshold-estimate")]
+    assert tags(estimate) == [SKIP_TAG] and estimate.cell_type == "code"
+    assert lab_module(CFG, "threshold").grader_code() in cell_source(estimate)  # the grader's code, verbatim
+    assert f"RECIPE = {json.dumps(recipe)}" in cell_source(estimate)
+
+
+def test_the_threshold_section_is_lint_clean(fresh, tmp_path):
+    """The estimate cell passes the repository's ruff configuration, in the notebook (names of earlier cells known)."""
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    path = tmp_path / "release.ipynb"
+    path.write_text(fresh, encoding="utf-8")
+    nb = nbformat.reads(fresh, as_version=4)
+    cell = 1 + next(i for i, c in enumerate(nb.cells) if c.get("id") == "threshold-estimate")  # ruff counts from 1
+    done = subprocess.run([ruff, "check", "--config", str(REPO / "pyproject.toml"), "--no-cache", "--output-format",
+                           "json", str(path)], capture_output=True, text=True)
+    found = [(d["code"], d["message"]) for d in json.loads(done.stdout or "[]") if d.get("cell") == cell]
+    assert found == []
 
 
 def global_reads(source: str) -> set[str]:

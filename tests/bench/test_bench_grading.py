@@ -23,6 +23,9 @@ def test_grading_benchmark_quick(tmp_path):
     assert result["ratio_median"] > 0
     assert result["peak_worker_mb"]["course"] > 0 and result["peak_worker_mb"]["nbgrader"] > 0
     assert set(result["course_grade_throughput"]) == {"1", "2"}
+    assert result["as_used"] is None  # the notebook's own training: too long for a smoke test
+    assert result["regrade"]["per_submission"]["median"] > 0 and set(result["load"]) >= {"start", "jobs2", "regrade"}
+    assert {"start_worker", "probes", "judge", "execution_time"} <= set(result["breakdown_jobs2_solution"])
 
 
 def test_submissions_carry_the_graders_training_budget(tmp_path):
@@ -33,11 +36,19 @@ def test_submissions_carry_the_graders_training_budget(tmp_path):
     subs = grading.write_submissions(chosen, 2, 37, tmp_path)
     assert [s.name for s in subs] == ["solution-0.ipynb", "solution-1.ipynb", "untouched-release-0.ipynb",
                                       "untouched-release-1.ipynb"]
+    recipe = json.loads((REPO / "autograder" / "lab_rnn" / "calibration.json").read_text())["recipe"]
+    assert grading.parameters_override(37)["BATCH_SIZE"] == recipe["batch"]
+    assert grading.parameters_override(37)["LR"] == recipe["lr"]
+    charlstm = set()
     for sub in subs:
-        cells = [c for c in json.loads(sub.read_text())["cells"] if "parameters" in c["metadata"].get("tags", [])]
-        source = "".join(cells[0]["source"])
+        cells = json.loads(sub.read_text())["cells"]
+        params = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+        source = "".join(params[0]["source"])
         for name, value in grading.parameters_override(37).items():
             assert f"\n{name} = {value!r}  " in "\n" + source, (name, source)
-
-        corpus = next(c for c in json.loads(sub.read_text())["cells"] if c.get("id") == "load-corpus")
+        assert not any(c.get("id") == "threshold-estimate" for c in cells)  # one training on each side
+        charlstm.add("".join(next(c["source"] for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id")
+                                  == "CharLSTM")))
+        corpus = next(c for c in cells if c.get("id") == "load-corpus")
         assert f'CORPUS_FILE = "{REPO / "corpus" / "pydoc_topics.txt"}"' in "".join(corpus["source"])
+    assert len(charlstm) == 4  # every copy differs: none reuses another's cached training

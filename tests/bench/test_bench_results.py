@@ -102,3 +102,70 @@ def test_report_section_from_the_cohort_benchmark(wr, tmp_path):
     text = write(wr, tmp_path, None, None)
     assert "## Cohort passes at scale" in text and "1,000 synthetic graded submissions" in text
     assert "| `course similarity` alone | 5.4 |" in text and "top 10 listed: 10" in text
+
+
+def grading_report() -> dict:
+    stats = lambda m: {"median": m, "min": m - 1, "max": m + 1}
+    return {"submissions": 8, "copies": 2, "variants": ["solution", "untouched-release"], "training_steps": 200,
+            "grader_training": True, "recipe": {"lr": 0.01, "batch": 16, "steps": 200}, "background_load": "",
+            "load": {"start": [1.5, 1.2, 1.0], "jobs2": [2.0, 1.5, 1.1], "regrade": [2.1, 1.6, 1.2],
+                     "alternating": [1.8, 1.4, 1.1], "as_used": [1.9, 1.5, 1.2]},
+            "course_grade_s": stats(9.0), "nbgrader_autograde_s": stats(18.0), "ratio_median": 2.0,
+            "as_used": {"nbgrader_autograde_s": 240.0, "course_grade_s": 9.0, "ratio": 26.7},
+            "peak_worker_mb": {"course": 400, "nbgrader": 480},
+            "course_grade_throughput": {"1": {"per_submission": stats(9.0), "wall_s": 80, "submissions_per_minute": 6},
+                                        "2": {"per_submission": stats(12.0), "wall_s": 50,
+                                              "submissions_per_minute": 9.6}},
+            "solution_jobs2_s": stats(12.5), "breakdown_jobs2_solution": {"probes": 1.5, "judge": 2.5},
+            "breakdown_jobs1_solution": {"probes": 1.0, "judge": 2.0},
+            "regrade": {"per_submission": stats(6.0), "wall_s": 25, "trainings_reused": 6, "first_wall_s": 50}}
+
+
+def test_grading_section_gives_both_ratios_the_breakdown_and_the_regrade(wr, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "grading.json").write_text(json.dumps(grading_report()))
+    text = write(wr, tmp_path, None, None)
+    assert "**Ratio with the same training work (nbgrader / course, medians): 2.00**" in text
+    assert "**Ratio as each grader is used (nbgrader / course): 26.7**" in text
+    assert "**The solution's median execution_time at --jobs 2: 12.5 s**" in text and "load 2 / 1.5 / 1.1" in text
+    assert "| probes (the plan's calls) | 1.00 | 1.50 |" in text and "| trusted pytest judge | 2.00 | 2.50 |" in text
+    assert "6 of 8 trainings reused from the cache, wall 25 s against 50 s the first time" in text
+
+
+def test_a_benchmark_that_did_not_run_keeps_its_earlier_section(wr, tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## The lab's model against classic text models\n\nkept line\n\n"
+                       "## Cohort passes at scale: old\n\nold report\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "grading.json").write_text(json.dumps(grading_report()))
+    assert wr.main(["--out-dir", str(tmp_path / "out"), "--results", str(results), "--tune", str(tmp_path / "t"),
+                    "--calibration", str(tmp_path / "none.json")]) == 0
+    text = results.read_text()
+    assert "kept line" in text and "old report" in text and "## Grading cost" in text
+
+
+def test_calibration_section_shows_the_recipes_the_families_and_what_cannot_be_caught(wr, tmp_path):
+    run = lambda v, f, ppl, steps=25: {"variant": v, "family": f, "seed": 0, "lr": 0.01, "batch": 8, "steps": steps,
+                                       "status": "ok", "perplexity": ppl, "train_cpu_s": 1.0}
+    record = {"recipe": {"lr": 0.01, "batch": 8, "steps": 25}, "threshold": 11.0, "rule": "worst x 1.1",
+              "calibration_seeds": [0], "margins": {"correct": 1.1, "broken": 2.0, "worst_correct_run": "ref seed 0",
+                                                    "closest_broken_run": "bad seed 0"},
+              "cost": {"train_cpu_s": 1.0}, "trigram_perplexity": 5.6,
+              "families": {"correct": ["ref"], "broken": ["bad"], "learns-anyway": ["meh"]},
+              "recipes": [{"lr": 0.01, "batch": 8, "steps": 25, "cost_cpu_s": 1.0, "worst_correct": 10.0,
+                           "threshold": 11.0, "best_broken": 22.0, "margin_broken": 2.0, "qualifies": True,
+                           "why": ""}],
+              "runs": [run("ref", "correct", 10.0), run("bad", "broken", 22.0), run("meh", "learns-anyway", 10.5)],
+              "cannot_catch": [{"variant": "meh", "perplexity": [10.5], "threshold_catches": "0 of 1 seeds",
+                                "caught_by": ["test_x: x is right"]}]}
+    (tmp_path / "cal.json").write_text(json.dumps(record))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.json").write_text(json.dumps(
+        {"submissions": 1, "checks": 1, "report_s": 1, "similarity_s": 1, "planted_pairs": 1, "planted_in_top": 1}))
+    assert wr.main(["--out-dir", str(tmp_path / "out"), "--results", str(tmp_path / "R.md"), "--tune",
+                    str(tmp_path / "t"), "--calibration", str(tmp_path / "cal.json")]) == 0
+    text = (tmp_path / "R.md").read_text()
+    assert "**Chosen: Adam lr 0.01, batch 8, 25 steps; threshold 11.000**" in text
+    assert "| **0.01, 8, 25** | 1.0 | 10.000 | 11.000 | 22.000 | 2.00 | **chosen** |" in text
+    assert "| bad | broken | 22.00 | - |" in text
+    assert "- meh (measured under the chosen recipe: [10.5], the threshold catches it in 0 of 1 seeds): test_x" in text

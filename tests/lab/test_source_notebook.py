@@ -283,7 +283,7 @@ def rejected(nb, answers: dict[str, str], code: str) -> bool:
 @pytest.mark.parametrize("name", [v.name for v in MUTANTS if v.notebook_tests == VISIBLE])
 def test_visible_tests_reject_a_typical_mistake(nb, name):
     mutant = BY_NAME[name]
-    (symbol,) = mutant.loses
+    (symbol,) = mutant.edits  # the exercise the mistake is in
     assert rejected(nb, variant_sources(mutant, CFG), visible_part(exercise_test(nb, symbol)))
 
 
@@ -291,7 +291,7 @@ def test_visible_tests_reject_a_typical_mistake(nb, name):
 def test_mistakes_the_visible_tests_miss_are_where_the_catalogue_says(nb, name):
     """Only the hidden region (``hidden``) or only the grader's hidden checks (None) catch these."""
     mutant = BY_NAME[name]
-    (symbol,) = mutant.loses
+    (symbol,) = mutant.edits  # the exercise the mistake is in
     answers, source = variant_sources(mutant, CFG), exercise_test(nb, symbol)
     assert not rejected(nb, answers, visible_part(source)), "the visible tests catch it: say so in the catalogue"
     assert rejected(nb, answers, source) == (mutant.notebook_tests == HIDDEN)

@@ -1,6 +1,7 @@
 """The catalogue of variants (autograder/lab_rnn/variants.py): named for their outcome, patches that still fit."""
 from __future__ import annotations
 
+import ast
 from collections import Counter
 
 import pytest
@@ -15,21 +16,49 @@ EXERCISES = set(CFG.points) - {"threshold"}
 SOLUTION = solution_sources(CFG)
 
 
+def check_names() -> set[str]:
+    """The hidden checks' function names."""
+    names = set()
+    for path in (CFG.autograder_dir / "checks").glob("test_*.py"):
+        names |= {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
+    return names
+
+
 def test_names_are_unique_and_state_the_outcome():
     names = [v.name for v in va.VARIANTS]
     assert len(names) == len(set(names)) == len(va.BY_NAME)
     for v in va.MUTANTS:
-        assert v.name.startswith("fails-") and v.loses and v.feedback, v.name
-        assert v.zero <= v.loses <= EXERCISES and set(v.edits) == set(v.loses), v.name
+        unit = v.loses - {va.THRESHOLD}
+        assert v.name.startswith("fails-") and v.loses and (v.feedback or not unit), v.name
+        assert v.zero <= unit <= EXERCISES and (set(v.edits) == unit or not unit), v.name
         assert v.notebook_tests in (va.VISIBLE, va.HIDDEN, None), v.name
     for v in va.ALTERNATIVES:
         assert v.name.startswith("passes-") and not v.loses and not v.zero and not v.feedback, v.name
         assert v.notebook_tests is None and set(v.edits) <= EXERCISES, v.name
-    assert all(v.family is None for v in va.VARIANTS)  # reserved for the calibration families
+    assert all(v.fails_checks <= check_names() for v in va.VARIANTS)
+
+
+def test_the_calibration_families_are_pairs_of_charlstm_and_train_epoch():
+    training = {"CharLSTM", "train_epoch"}
+    assert va.FAMILY[0] is va.REFERENCE and va.REFERENCE.edits == {}
+    for v in va.VARIANTS:
+        assert v.family in (None, va.CORRECT, va.BROKEN, va.LEARNS_ANYWAY), v.name
+        assert (va.THRESHOLD in v.loses) == (v.family == va.BROKEN), v.name  # only broken ones lose the threshold
+        if v.family:
+            assert set(v.edits) <= training and v in va.FAMILY, v.name
+        if v.family == va.CORRECT:
+            assert v in va.ALTERNATIVES, v.name
+        if v.family == va.LEARNS_ANYWAY:  # the threshold cannot catch it: the unit checks named must
+            assert v in va.MUTANTS and v.fails_checks and va.THRESHOLD not in v.loses, v.name
+    families = Counter(v.family for v in va.FAMILY)
+    assert families[va.CORRECT] >= 6 and families[va.BROKEN] >= 5 and families[va.LEARNS_ANYWAY] >= 3
+    assert {"passes-charlstm-one-hot", "passes-charlstm-two-layer-output-network", "passes-charlstm-orthogonal-init",
+            "passes-charlstm-lstm-cell-loop", "passes-train-epoch-log-softmax-and-nll-loss"} <= {
+        v.name for v in va.FAMILY if v.family == va.CORRECT}
 
 
 def test_every_exercise_has_a_mutant_and_the_counts_hold():
-    per_exercise = Counter(e for v in va.MUTANTS for e in v.loses)
+    per_exercise = Counter(e for v in va.MUTANTS for e in v.loses - {va.THRESHOLD})
     assert set(per_exercise) == EXERCISES
     assert len(va.MUTANTS) >= 30 and len(va.ALTERNATIVES) >= 10
     assert {e for v in va.ALTERNATIVES for e in v.edits} == EXERCISES  # every exercise has a right alternative

@@ -337,9 +337,10 @@ def check_huge_reply(g: Graded, env: Env) -> None:
 def check_lookahead(g: Graded, env: Env) -> None:
     extra = g.results["extra_data"]
     vocab = len(set(load_course_corpus(load_config()).train))
-    assert extra["threshold_steps"] == load_config().threshold.steps  # the forged step count is believed...
+    recipe = json.loads(load_config().calibration_path.read_text())["recipe"]
+    assert extra["threshold_steps"] == recipe["steps"]  # the forged step count is believed...
     assert abs(extra["perplexity"] - vocab) < 1e-6 * vocab, extra  # ...but uniform logits score exactly V
-    assert "LOOKAHEAD calls=0 candidates=[]" in g.feedback and "LOOKAHEAD calls=700 candidates=[]" in g.feedback
+    assert "LOOKAHEAD calls=0 candidates=[]" in g.feedback and "LOOKAHEAD calls=150 candidates=[]" in g.feedback
     assert not extra["suspicious"]
     _all_failed(g, "threshold")
 

@@ -120,6 +120,17 @@ def test_source_notebook_with_solutions_passes_everything(tmp_path):
     assert "READY" in report.render()
 
 
+def test_the_report_says_what_the_grader_trains_and_where_the_estimate_is(tmp_path):
+    record = json.loads(load_config().calibration_path.read_text())
+    threshold = CONTRACT.threshold
+    assert threshold["recipe"] == record["recipe"] and threshold["threshold"] == record["threshold"]
+    assert threshold["cell"] == "threshold-estimate"
+    rendered = check(write(tmp_path, load_source()), run=False).render()
+    assert f"Note: The grader also trains your CharLSTM with your train_epoch (Adam lr {record['recipe']['lr']:g}" \
+        in rendered
+    assert f"at most {record['threshold']:.3f}" in rendered and "'threshold-estimate'" in rendered
+
+
 def test_untouched_release_is_gradable_but_not_done(tmp_path):
     # The committed release when there is one, else the same clearing done here with nbgrader's preprocessors.
     nb = json.loads(RELEASE.read_text()) if RELEASE.is_file() else nbgrader_release()

@@ -28,6 +28,21 @@ def state_of(expect, req, resp, pair="state", names=("h_n", "c_n")):
     return tuple(expect.tensor(resp, n, f"{n} of {config(req)}", shape=shape) for n in names)
 
 
+def does_work(expect, req, resp) -> None:
+    """Fail unless changing characters changes the logits from there on: the model reads its input.
+
+    Causality and statefulness hold for a model that ignores its input; those checks award their
+    points only to a CharLSTM whose logits depend on the characters it reads.
+    """
+    k = req.params["split"]
+    logits = logits_of(expect, req, resp)
+    changed = logits_of(expect, req, resp, "changed", "logits_changed")
+    if expect.close(logits[:, k:], changed[:, k:], atol=1e-6, rtol=1e-6):
+        expect.fail(f"For {config(req)}, other characters from position {k} on give the same logits: CharLSTM's "
+                    "output does not depend on its input. Feed the embedded characters to the LSTM; this check "
+                    "counts only for a model that reads what it is given.")
+
+
 @pytest.mark.points(3)
 @pytest.mark.tags("CharLSTM")
 def test_charlstm_shapes(plan, probe, expect):
@@ -50,6 +65,7 @@ def test_charlstm_causal(plan, probe, expect):
     """CharLSTM is causal: changing later characters leaves earlier logits unchanged"""
     for pid in expect.ids(plan, "CharLSTM/chunks/"):
         req, resp = plan[pid], probe(pid)
+        does_work(expect, req, resp)
         k = req.params["split"]
         logits = logits_of(expect, req, resp)
         changed = logits_of(expect, req, resp, "changed", "logits_changed")
@@ -65,6 +81,7 @@ def test_charlstm_stateful(plan, probe, expect):
     """CharLSTM on two chunks with the carried state equals one run"""
     for pid in expect.ids(plan, "CharLSTM/chunks/"):
         req, resp = plan[pid], probe(pid)
+        does_work(expect, req, resp)
         k, t = req.params["split"], req.arrays["x"].shape[1]
         logits = logits_of(expect, req, resp)
         h_n, c_n = state_of(expect, req, resp)

@@ -66,6 +66,37 @@ def check_values(expect, plan, probe, prefix) -> None:
                         "state, [1, batch, hidden].")
 
 
+def does_work(expect, plan, probe) -> None:
+    """Fail unless MyRNN's output depends on its input, the same way on the same input: it computes something.
+
+    The consistency checks below (h_n against output, no built-in RNN) would hold for a forward that
+    returns zeros of the right shapes; they award their points only to a MyRNN that does real work.
+    """
+    pid = expect.ids(plan, "MyRNN/depends/")[0]
+    req, resp = plan[pid], probe(pid)
+    output, _ = outputs(expect, req, resp)
+    again = expect.tensor(resp, "output_again", f"output on the same x again ({config(req)})", shape=output.shape)
+    changed = expect.tensor(resp, "output_changed", f"output on another x ({config(req)})", shape=output.shape)
+    if not expect.close(again, output, atol=1e-6, rtol=1e-6):
+        expect.fail(f"MyRNN gave two different outputs for the same x ({config(req)}): forward should compute "
+                    "h_t = tanh(W x_t + U h_(t-1) + b) from its input, nothing random.")
+    if expect.close(changed, output, atol=1e-6, rtol=1e-6):
+        expect.fail(f"MyRNN's output does not depend on its input: another x gives the same output "
+                    f"({config(req)}). This check counts only for a MyRNN that computes h_t = "
+                    "tanh(W x_t + U h_(t-1) + b) from x.")
+
+
+def loaded_grad(expect, resp, name: str, shape) -> np.ndarray:
+    """The gradient of MyRNN.<name> in the grader's shape; a parameter with extra leading 1s (b [1, hidden])
+    has its gradient in that shape, with the same numbers."""
+    info = expect.described(resp.value.get(f"grad_{name}"))
+    got = tuple(info.get("shape") or ())
+    extra = len(got) - len(shape)
+    if extra > 0 and got[extra:] == tuple(shape) and all(d == 1 for d in got[:extra]):
+        return expect.tensor(resp, f"grad_{name}", f"the gradient of {name}", shape=got).reshape(shape)
+    return expect.tensor(resp, f"grad_{name}", f"the gradient of {name}", shape=shape)
+
+
 @pytest.mark.points(2)
 @pytest.mark.tags("MyRNN")
 def test_myrnn_shapes(plan, probe, expect):
@@ -92,6 +123,7 @@ def test_myrnn_with_h0(plan, probe, expect):
 @pytest.mark.tags("MyRNN")
 def test_myrnn_h_n_is_last_output(plan, probe, expect):
     """MyRNN's h_n[0] equals output[:, -1]"""
+    does_work(expect, plan, probe)
     for pid in expect.ids(plan, "MyRNN/forward/", "MyRNN/h0/"):
         output, h_n = outputs(expect, plan[pid], probe(pid))
         if not expect.close(h_n[0], output[:, -1], atol=1e-6, rtol=1e-6):
@@ -133,7 +165,7 @@ def test_myrnn_gradients(plan, probe, expect):
             if info.get("type") != "torch.Tensor":
                 expect.fail(f"No gradient reached MyRNN's {name} after backward(): use self.{name} inside forward, "
                             "and keep the computation in torch (no .detach(), .data or numpy).")
-            grad = expect.tensor(resp, f"grad_{name}", f"the gradient of {name}", shape=shape)
+            grad = loaded_grad(expect, resp, name, shape)
             if not expect.close(grad, expected, atol=1e-3, rtol=1e-3):
                 expect.fail(f"The gradient of {name} differs from nn.RNN's (largest difference "
                             f"{expect.max_diff(grad, expected):.3g}). If the outputs differ too, fix those first; "
@@ -172,6 +204,7 @@ def banned_names(source: str) -> set[str]:
 @pytest.mark.tags("MyRNN")
 def test_myrnn_no_builtin_rnn(plan, probe, expect, sources):
     """MyRNN computes the recurrence itself (no nn.RNN, nn.RNNCell or their functional forms)"""
+    does_work(expect, plan, probe)
     resp = probe(expect.ids(plan, "MyRNN/forward/")[0])
     modules = resp.value.get("modules")
     if not isinstance(modules, list):

@@ -17,7 +17,7 @@ from course.worker.ops import MAX_ITEMS, Reply, describe, item, seed_everything,
 from course.worker.runtime import op, symbol
 
 MAX_WINDOWS = 256  # most make_batches windows sent back
-_THRESHOLD: dict = {}  # the grader-trained model and its held-out state, kept between threshold calls
+_THRESHOLD: dict = {}  # the grader-run training (a ThresholdRun), kept between threshold calls
 # Bound before any student code runs, so that a submission which rebinds these names cannot change
 # the records. The records are also made with tensor-subclass overrides off (``_plain``): a subclass
 # with a lying ``__torch_function__`` cannot answer for torch.equal, .requires_grad or .detach().
@@ -32,15 +32,22 @@ _grad_fn = torch._C.TensorBase.grad_fn.__get__
 
 
 def load_param(model, path: str, value: torch.Tensor, hint: str) -> None:
-    """Copy a grader tensor into the student's parameter ``model.<path>``."""
+    """Copy a grader tensor into the student's parameter ``model.<path>``.
+
+    A parameter with leading dimensions of size 1 before the grader's shape (a bias [1, hidden]
+    for [hidden]) holds the same numbers and broadcasts the same way: it is loaded as its own shape.
+    """
     target = model
     for part in path.split("."):
         target = getattr(target, part, None)
-    if not isinstance(target, torch.Tensor) or tuple(target.shape) != tuple(value.shape):
-        got = list(target.shape) if isinstance(target, torch.Tensor) else type_name(target)
-        raise ValueError(f"MyRNN.{path} should be a parameter of shape {list(value.shape)} ({hint}); got {got}.")
+    want = tuple(value.shape)
+    got = tuple(target.shape) if isinstance(target, torch.Tensor) else None
+    if got is None or not (got == want or (len(got) > len(want) and got[len(got) - len(want):] == want
+                                           and all(d == 1 for d in got[:len(got) - len(want)]))):
+        shown = list(got) if got is not None else type_name(target)
+        raise ValueError(f"MyRNN.{path} should be a parameter of shape {list(want)} ({hint}); got {shown}.")
     with torch.no_grad():
-        target.copy_(value)
+        target.copy_(value.view(got))
 
 
 @op("myrnn")
@@ -66,6 +73,9 @@ def myrnn(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
         return reply.done()
     result = model(x) if h0 is None else model(x, h0)
     reply.structure("result", result, ("output", "h_n"))
+    if "x_changed" in arrays:
+        reply.structure("again", model(x), ("output_again", "h_again"))
+        reply.structure("changed", model(tensor_in(arrays, "x_changed")), ("output_changed", "h_changed"))
     if "grad_out" in arrays:
         output, h_n = item(result, 0, "MyRNN.forward"), item(result, 1, "MyRNN.forward")
         loss = (output * tensor_in(arrays, "grad_out")).sum() + (h_n * tensor_in(arrays, "grad_h")).sum()
@@ -343,10 +353,23 @@ def generate(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
 
 
 # --- the perplexity threshold -----------------------------------------------------------------------
+#
+# grader_windows, chunk_end and ThresholdRun are plain torch code that `course release` also copies into
+# the release notebook's optional estimate cell (course/authoring/release.py): the student's estimate runs
+# the grader's own training, not a copy of it. They may use only torch and numpy.
 
 
 def grader_windows(data: torch.Tensor, batch: int, seq_len: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The grader's own stateful batching (the lab's make_batches layout), contiguous windows."""
+    """The grader's own stateful batching (the lab's make_batches layout): contiguous windows.
+
+    Args:
+        data: [n] int64 character indices.
+        batch: number of streams.
+        seq_len: characters per window.
+
+    Returns:
+        (x, y) pairs, each [batch, seq_len] int64; y is x shifted by one character.
+    """
     n = (len(data) - 1) // batch
     xs = data[: batch * n].view(batch, n)
     ys = data[1: batch * n + 1].view(batch, n)
@@ -354,57 +377,135 @@ def grader_windows(data: torch.Tensor, batch: int, seq_len: int) -> list[tuple[t
             for i in range(0, n - seq_len + 1, seq_len)]
 
 
+def chunk_end(given: int, epoch: int, chunk: int) -> int:
+    """Where the train_epoch call that starts at window ``given`` (counted from the start) stops.
+
+    At the next multiple of ``chunk`` or at the end of the epoch, whichever comes first: the cuts
+    do not depend on how long the run is, so a run to N windows (N a multiple of ``chunk``) is
+    exactly the first part of any longer run.
+    """
+    return min((given // chunk + 1) * chunk, (given // epoch + 1) * epoch)
+
+
+class ThresholdRun:
+    """The grader-run training of a CharLSTM by a train_epoch, and its held-out feeding.
+
+    The model is built after ``torch.manual_seed(seed)`` and trained with Adam on the grader's
+    windows, ``train_epoch`` called once per chunk of windows (see ``chunk_end``). ``train_to``
+    can be called again to go on training the same model: after ``train_to(N)`` the model is
+    the one a single ``train_to(N)`` gives, however the run was split. Held-out feeding puts
+    the model in eval mode and gives every module its own training flag back when training
+    goes on.
+
+    Args:
+        char_lstm: the CharLSTM class, called as ``char_lstm(vocab_size, embed_size=, hidden_size=)``.
+        train_epoch: ``train_epoch(model, batches, optimizer, clip=)``.
+        train: [n] int64 training text.
+        vocab_size: the vocabulary size.
+        embed, hidden: the model's sizes.
+        batch, seq_len: the windows' shape.
+        lr: Adam's learning rate.
+        clip: the clip passed to train_epoch.
+        chunk: windows per train_epoch call (at most).
+        seed: torch seed of the model's initialisation.
+    """
+
+    def __init__(self, char_lstm, train_epoch, train: torch.Tensor, vocab_size: int, *, embed: int, hidden: int,
+                 batch: int, seq_len: int, lr: float, clip: float, chunk: int, seed: int):
+        self.windows = grader_windows(train, batch, seq_len)
+        if not self.windows:
+            raise ValueError("The training text is too short for one window.")
+        torch.manual_seed(seed)
+        self.model = char_lstm(vocab_size, embed_size=embed, hidden_size=hidden)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.optimizer_steps = 0
+        self.optimizer.register_step_post_hook(self._count_step)
+        self.train_epoch, self.clip, self.chunk = train_epoch, clip, chunk
+        self.given = 0  # windows given to train_epoch so far
+        self.steps_after: list[int] = []  # optimizer steps made when each train_epoch call returned
+        self.results: list = []  # what each train_epoch call returned
+        self.state = None  # the held-out state
+        self._flags: list | None = None  # each module's training flag while the held-out text is fed
+
+    def _count_step(self, *_) -> None:
+        self.optimizer_steps += 1
+
+    def train_to(self, total: int) -> None:
+        """Give train_epoch the next windows (wrapping round the epoch) until ``total`` windows were given."""
+        self.end_heldout()
+        epoch = len(self.windows)
+        while self.given < total:
+            end = min(chunk_end(self.given, epoch, self.chunk), total)
+            first = self.given % epoch
+            self.results.append(self.train_epoch(self.model, self.windows[first:first + end - self.given],
+                                                 self.optimizer, clip=self.clip))
+            self.given = end
+            self.steps_after.append(self.optimizer_steps)
+
+    def start_heldout(self) -> None:
+        """Eval mode and no state: the held-out streams start."""
+        if self._flags is None:
+            self._flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        self.state = None
+
+    def end_heldout(self) -> None:
+        """Every module's training flag as it was before the held-out text (training goes on)."""
+        for module, flag in self._flags or ():
+            module.training = flag
+        self._flags = None
+
+    def heldout_step(self, x: torch.Tensor) -> np.ndarray:
+        """Feed one column of characters x [streams]; the next-character logits [streams, vocab] as float32."""
+        x = x.view(-1, 1)  # [streams, 1]
+        with torch.no_grad():
+            result = self.model(x, self.state)
+        if not (type(result) is tuple or type(result) is list) or len(result) != 2:
+            raise TypeError(f"CharLSTM.forward should return the tuple (logits, state); got {type(result).__name__}.")
+        logits, self.state = result
+        if type(logits) is not torch.Tensor or logits.dim() != 3 or tuple(logits.shape[:2]) != (x.shape[0], 1):
+            shape = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise TypeError(f"CharLSTM.forward should return logits [batch, seq_len, vocab]; got {shape} "
+                            f"for input [{x.shape[0]}, 1].")
+        return logits[:, -1].detach().to("cpu", torch.float32).numpy()
+
+
 @op("threshold_train")
 def threshold_train(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
-    """Train the student's CharLSTM with the student's train_epoch for exactly ``steps`` windows.
+    """Train the student's CharLSTM with the student's train_epoch until ``steps`` windows were given.
 
-    train_epoch is called on consecutive slices of the grader's windows (wrapping round
-    the epoch) until ``steps`` windows have been given; real optimizer steps are counted.
+    With ``resume``, the model of the previous call trains on (calibration scores several step
+    counts of one run); otherwise a new run starts on the ``train`` array. Real optimizer steps
+    are counted; each train_epoch call's return value comes back described, with the optimizer
+    steps made when it returned (the training curve).
     """
-    batches = grader_windows(tensor_in(arrays, "train"), int(params["batch"]), int(params["seq_len"]))
-    if not batches:
-        raise ValueError("The training text is too short for one window.")
-    torch.manual_seed(int(params["seed"]))
-    model = symbol(ns, "CharLSTM")(int(params["vocab_size"]), embed_size=int(params["embed"]),
-                                   hidden_size=int(params["hidden"]))
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(params["lr"]))
-    steps = [0]
-    optimizer.register_step_post_hook(lambda *_: steps.__setitem__(0, steps[0] + 1))
-    fn = symbol(ns, "train_epoch")
-    total, given, results = int(params["steps"]), 0, []
-    while given < total:
-        start = given % len(batches)
-        chunk = batches[start: start + min(len(batches) - start, total - given)]
-        results.append(describe(fn(model, chunk, optimizer, clip=float(params["clip"]))))
-        given += len(chunk)
-    _THRESHOLD.clear()
-    _THRESHOLD.update(model=model, state=None)
-    return {"steps_taken": steps[0], "windows": given, "calls": len(results), "results": results[-20:]}, {}
+    run = _THRESHOLD.get("run") if params.get("resume") else None
+    if run is None:
+        run = ThresholdRun(symbol(ns, "CharLSTM"), symbol(ns, "train_epoch"), tensor_in(arrays, "train"),
+                           int(params["vocab_size"]), embed=int(params["embed"]), hidden=int(params["hidden"]),
+                           batch=int(params["batch"]), seq_len=int(params["seq_len"]), lr=float(params["lr"]),
+                           clip=float(params["clip"]), chunk=int(params["chunk"]), seed=int(params["seed"]))
+        _THRESHOLD.clear()
+        _THRESHOLD["run"] = run
+    run.train_to(int(params["steps"]))
+    return {"steps_taken": run.optimizer_steps, "windows": run.given, "calls": len(run.results),
+            "curve_steps": run.steps_after[-MAX_ITEMS:], "results": [describe(r) for r in run.results[-MAX_ITEMS:]]}, {}
+
+
+def _run() -> ThresholdRun:
+    if "run" not in _THRESHOLD:
+        raise RuntimeError("No trained model: the training step did not finish.")
+    return _THRESHOLD["run"]
 
 
 @op("heldout_start")
 def heldout_start(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
     """Put the trained model in eval mode and forget any state."""
-    if "model" not in _THRESHOLD:
-        raise RuntimeError("No trained model: the training step did not finish.")
-    _THRESHOLD["model"].eval()
-    _THRESHOLD["state"] = None
+    _run().start_heldout()
     return {}, {}
 
 
 @op("heldout_step")
 def heldout_step(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
     """Feed one column of characters x [B]; return the next-character logits [B, V] (float32)."""
-    if "model" not in _THRESHOLD:
-        raise RuntimeError("No trained model: the training step did not finish.")
-    model = _THRESHOLD["model"]
-    x = tensor_in(arrays, "x").view(-1, 1)  # [B, 1]
-    with torch.no_grad():
-        result = model(x, _THRESHOLD["state"])
-    logits = item(result, 0, "CharLSTM.forward")
-    _THRESHOLD["state"] = item(result, 1, "CharLSTM.forward")
-    if type(logits) is not torch.Tensor or logits.dim() != 3 or logits.shape[:2] != (x.shape[0], 1):
-        shape = list(logits.shape) if isinstance(logits, torch.Tensor) else type_name(logits)
-        raise TypeError(f"CharLSTM.forward should return logits [batch, seq_len, vocab]; got {shape} "
-                        f"for input [{x.shape[0]}, 1].")
-    return {}, {"logits": logits[:, -1].detach().to("cpu", torch.float32).numpy()}
+    return {}, {"logits": _run().heldout_step(tensor_in(arrays, "x"))}
