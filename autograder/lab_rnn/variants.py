@@ -132,6 +132,22 @@ def perplexity(model, batches):
     return sum(ppls) / len(ppls)
 '''
 
+DROPOUT_ONLY_BETWEEN_LAYERS = '''
+class CharLSTM(nn.Module):
+    """Dropout only where nn.LSTM puts it: between layers, so none at all with one layer."""
+
+    def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x, state=None):
+        out, state = self.lstm(self.embed(x), state)
+        return self.head(out), state
+'''
+
 MUTANTS: tuple[Variant, ...] = (
     _mutant("fails-myrnn-without-bias", "MyRNN", (("self.U(h) + self.b)", "self.U(h))"),),
             "the bias b is missing"),
@@ -159,6 +175,11 @@ MUTANTS: tuple[Variant, ...] = (
               "    if batch_first:\n"
               "        h_n_shape = (batch_size, num_layers * directions, hidden_size)\n"),),
             "h_n is never batch-first"),
+    _mutant("fails-rnn-output-shapes-ignores-batch-first", "rnn_output_shapes",
+            (("    if batch_first:\n        output_shape = (batch_size, seq_len, directions * hidden_size)\n"
+              "    else:\n        output_shape = (seq_len, batch_size, directions * hidden_size)\n",
+              "    output_shape = (batch_size, seq_len, directions * hidden_size)\n"),),
+            "batch_first=False"),
     _mutant("fails-rnn-output-shapes-h-n-ignores-directions", "rnn_output_shapes",
             (("h_n_shape = (num_layers * directions,", "h_n_shape = (num_layers,"),),
             "h_n holds one final state per layer AND per direction"),
@@ -192,7 +213,9 @@ MUTANTS: tuple[Variant, ...] = (
             "(stream 1 is data[1 * n : 2 * n])"),
     _mutant("fails-charlstm-softmax-instead-of-logits", "CharLSTM",
             (("return logits, state", "return F.softmax(logits, dim=-1), state"),), "CharLSTM returns probabilities",
-            notebook_tests=None),
+            notebook_tests=HIDDEN),
+    _mutant("fails-charlstm-dropout-only-between-layers", "CharLSTM", DROPOUT_ONLY_BETWEEN_LAYERS,
+            "with one layer, dropout should act"),
     _mutant("fails-charlstm-ignores-state", "CharLSTM", (("self.lstm(emb, state)", "self.lstm(emb)"),),
             "pass the given state to the LSTM"),
     _mutant("fails-train-epoch-no-detach", "train_epoch",
@@ -201,21 +224,22 @@ MUTANTS: tuple[Variant, ...] = (
     _mutant("fails-train-epoch-resets-state", "train_epoch",
             (("logits, state = model(x, state)", "logits, state = model(x)"),),
             "should pass the state returned by one window into the next"),
+    _mutant("fails-train-epoch-without-model-train", "train_epoch", (("    model.train()\n", ""),),
+            "call model.train()"),
     _mutant("fails-train-epoch-no-clipping", "train_epoch",
             (("        nn.utils.clip_grad_norm_(model.parameters(), clip)\n", ""),),
             "clip with nn.utils.clip_grad_norm_(model.parameters(), clip) after backward() and before step()"),
     _mutant("fails-perplexity-mean-of-window-losses", "perplexity",
-            (('y.to(device).reshape(-1), reduction="sum")', "y.to(device).reshape(-1))"),
-             ("count += y.numel()", "count += 1")),
-            "weights every window equally", notebook_tests=None),
+            (('y, reduction="sum")', "y)"), ("count += y.numel()", "count += 1")),
+            "weights every window equally", notebook_tests=HIDDEN),
     _mutant("fails-perplexity-averages-window-perplexities", "perplexity", PERPLEXITY_OF_WINDOWS_AVERAGED,
-            "averages the windows' perplexities", notebook_tests=None),
+            "averages the windows' perplexities", notebook_tests=HIDDEN),
     _mutant("fails-perplexity-resets-state", "perplexity",
             (("logits, state = model(x.to(device), state)", "logits, _ = model(x.to(device))"),),
             "It restarts the state at every window"),
     _mutant("fails-generate-ignores-temperature", "generate",
             (("F.softmax(last / temperature, dim=-1)", "F.softmax(last, dim=-1)"),),
-            "divide the logits by the temperature", notebook_tests=None),
+            "divide the logits by the temperature", notebook_tests=HIDDEN),
     _mutant("fails-generate-drops-the-state", "generate",
             (("model(torch.tensor([[idx]], device=device), state)", "model(torch.tensor([[idx]], device=device))"),),
             "Feed the prefix, then each chosen character, carrying the state"),
@@ -226,19 +250,20 @@ MUTANTS: tuple[Variant, ...] = (
 
 ONE_HOT_CHARLSTM = '''
 class CharLSTM(nn.Module):
-    """One-hot characters -> LSTM -> linear (no embedding layer)."""
+    """One-hot characters -> LSTM -> dropout -> linear (no embedding layer)."""
 
     def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
         super().__init__()
         self.vocab_size = vocab_size
         self.lstm = nn.LSTM(vocab_size, hidden_size, num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0)
+        self.out_drop = nn.Dropout(p=dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, x, state=None):
         one_hot = F.one_hot(x, self.vocab_size).float()  # [batch, seq_len, vocab]
         out, state = self.lstm(one_hot, state)  # [batch, seq_len, hidden]
-        return self.head(out), state
+        return self.head(self.out_drop(out)), state
 '''
 
 PREALLOCATED_MYRNN = '''
@@ -580,9 +605,9 @@ def top_layer_final_state(h_n, num_layers, bidirectional):
 class CharLSTM(nn.Module):
     def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
-        self.head = nn.Linear(hidden_size, vocab_size)
+        self.embed = nn.Sequential(nn.Embedding(vocab_size, embed_size), nn.Dropout(dropout))
+        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout * (num_layers > 1))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, vocab_size))
 
     def forward(self, x, state=None):
         out, state = self.lstm(self.embed(x), state)
@@ -592,6 +617,9 @@ class CharLSTM(nn.Module):
 
 ALTERNATIVES: tuple[Variant, ...] = (
     _alternative("passes-charlstm-one-hot", CharLSTM=ONE_HOT_CHARLSTM),
+    # Log-probabilities are logits shifted by a constant per position: the same loss, softmax and samples.
+    _alternative("passes-charlstm-log-softmax",
+                 CharLSTM=(("return logits, state", "return F.log_softmax(logits, dim=-1), state"),)),
     _alternative("passes-myrnn-preallocated-output", MyRNN=PREALLOCATED_MYRNN),
     _alternative("passes-myrnn-chatty-with-the-input-projection-vectorised", MyRNN=CHATTY_MYRNN),
     _alternative("passes-lstm-cell-functional-with-slices", lstm_cell=FUNCTIONAL_LSTM_CELL),
