@@ -37,10 +37,9 @@ _HEADING = re.compile(r"^(?P<hashes>#{2,4}) Exercise \d+(?: \([^)]*\))?: `(?P<na
 # The introduction's two lines that list the split, rewritten for the configured modes.
 _SPLIT_LINE = re.compile(r"^(?P<label>\*\*(?:Homework|Worked code)\b[^*\n]*:\*\*)[^\n]*$", re.M)
 
-GIVEN_NOTE = ("*Worked code: the next cell holds the solution. Read it, run it and go on; it is not graded "
-              "and the grader always runs this version of it.*")
-OPTIONAL_NOTE = ("*Homework: do it after the session. The grader checks it and tells you how it went in your "
-                 "feedback, but it carries no points.*")
+GIVEN_NOTE = "*Worked code, not graded: read the solution in the next cell, then run it.*"
+OPTIONAL_NOTE = ("*Homework, optional: for after the session. The grader checks it and reports it in your "
+                 "feedback, for no points.*")
 GIVEN_TEST_NOTE = "# Tests of the worked code `{name}` above: run them to see it work (not graded).\n"
 
 

@@ -20,7 +20,7 @@ from course.authoring.jupyter_env import isolated_env
 from course.authoring.vendor import selfcheck_cell_source
 from course.config import CourseConfig, load_config
 from course.errors import ConfigError
-from course.modes import apply_modes
+from course.modes import GIVEN, OPTIONAL, apply_modes
 from course.platforms.classroom import stale_student_files, write_student_workflow
 from course.student.notebook import (
     cell_source,
@@ -395,8 +395,10 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
     nb = nbformat.reads(fresh, as_version=4)
     answers = sum(is_answer_cell(c) for c in nb.cells)
     written = sum(is_written_answer(c) for c in nb.cells)
+    homework = sum(cfg.mode(name) == OPTIONAL for name in cfg.exercises)
+    given = sum(cfg.mode(name) == GIVEN for name in cfg.exercises)
     state = "unchanged" if unchanged else "updated"
     print(f"course release: {path.relative_to(cfg.root)} {state}: {len(nb.cells)} cells, "
-          f"{answers} exercises, {written} written questions; verified (no solutions, no hidden tests, "
-          "no markers, outputs cleared).")
+          f"{answers} exercises ({homework} of them homework), {given} given as worked code, {written} written "
+          "questions; verified (no solutions, no hidden tests, no markers, outputs cleared).")
     return 0

@@ -1,10 +1,13 @@
 """`course export`: write the autograded scores of a grading folder into nbgrader's gradebook."""
 # nbgrader keeps one Grade row per (submitted notebook, grade cell). The points the grader
 # gave exercise X (its tests whose first tag is X) become the auto_score of the notebook's
-# visible test cell test_X, whose nbgrader points equal POINTS[X]. The perplexity-threshold
-# check (POINTS["threshold"]) has no cell in the notebook: its points go to a grade cell
-# test_threshold that this module adds to the gradebook's record of the notebook, so that
-# nbgrader's totals (formgrader, `nbgrader export`) equal the course's. Written answers keep
+# visible test cell test_X, whose nbgrader points equal what X is worth in the score: POINTS[X]
+# when graded, 0 when optional (homework: the gradebook shows it, worth nothing); a given
+# exercise has no grade cell (its test is a read-only demo) and nothing is written for it.
+# The notebook is recorded with the exercise split applied, as `course release` generates it.
+# The perplexity-threshold check (POINTS["threshold"]) has no cell in the notebook: its points
+# go to a grade cell test_threshold that this module adds to the gradebook's record of the
+# notebook, so that nbgrader's totals (formgrader, `nbgrader export`) equal the course's. Written answers keep
 # what formgrader holds: this module never writes a manual_score.
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from course.config import CourseConfig, load_config
+from course.modes import apply_modes, has_checks
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
@@ -49,6 +53,11 @@ def exercise_points(results: dict[str, Any], exercises: list[str]) -> dict[str, 
     return {name: round(value, 6) for name, value in earned.items()}
 
 
+def checked(cfg: CourseConfig) -> list[str]:
+    """The keys of POINTS with a grade cell: every one but the given exercises."""
+    return [name for name in cfg.points if has_checks(cfg.mode(name))]
+
+
 def read_grading_folder(folder: Path, cfg: CourseConfig) -> list[Graded]:
     """Every submission's result under a `course grade --out` folder.
 
@@ -68,7 +77,7 @@ def read_grading_folder(folder: Path, cfg: CourseConfig) -> list[Graded]:
             raise ExportError(f"{path} is not readable JSON ({exc}); grade that submission again.") from None
         extra = results.get("extra_data", {})
         student = str(extra.get("student_id") or path.parent.name)
-        graded.append(Graded(student, str(extra.get("status", "graded")), exercise_points(results, list(cfg.points)),
+        graded.append(Graded(student, str(extra.get("status", "graded")), exercise_points(results, checked(cfg)),
                              stamps.get(student, "")))
     if not graded:
         raise ExportError(f"No results.json under {folder}: pass the folder `course grade --out` wrote.")
@@ -133,7 +142,7 @@ def record_assignment(db_url: str, course_id: str, cfg: CourseConfig) -> str:
             pass
     config = Config()
     cfg.apply_to_nbgrader(config)
-    nb = nbformat.read(str(cfg.source_notebook), as_version=4)
+    nb = nbformat.from_dict(apply_modes(nbformat.read(str(cfg.source_notebook), as_version=4), cfg.exercise_modes))
     resources: dict[str, Any] = {"nbgrader": {"db_url": db_url, "assignment": cfg.assignment, "notebook": name}}
     for step in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, SaveCells):
         nb, resources = step(config=config).preprocess(nb, resources)
@@ -141,14 +150,15 @@ def record_assignment(db_url: str, course_id: str, cfg: CourseConfig) -> str:
 
 
 def ensure_grade_cells(gb: Gradebook, notebook: str, cfg: CourseConfig) -> None:
-    """A grade cell ``test_<exercise>`` for every exercise of POINTS, each worth exactly its points.
+    """A grade cell ``test_<exercise>`` for every checked exercise of POINTS, each worth what it counts.
 
     Raises:
-        ExportError: a test cell's nbgrader points differ from POINTS in course_config.py.
+        ExportError: a test cell's nbgrader points differ from what course_config.py makes it worth.
     """
     from nbgrader.api import MissingEntry
 
-    for exercise, points in cfg.points.items():
+    for exercise in checked(cfg):
+        points = cfg.scored_points[exercise]
         try:
             cell = gb.find_grade_cell(TEST_PREFIX + exercise, notebook, cfg.assignment)
         except MissingEntry:
@@ -157,8 +167,9 @@ def ensure_grade_cells(gb: Gradebook, notebook: str, cfg: CourseConfig) -> None:
             continue
         if float(cell.max_score) != float(points):
             raise ExportError(
-                f"the gradebook's cell {TEST_PREFIX}{exercise} is worth {cell.max_score:g} points but POINTS gives "
-                f"{exercise} {points}: make the notebook's points and course_config.py agree, then run "
+                f"the gradebook's cell {TEST_PREFIX}{exercise} is worth {cell.max_score:g} points but course_config.py "
+                f"makes {exercise} worth {points} ({cfg.mode(exercise)}): make the notebook's points, POINTS and "
+                f"EXERCISES agree, then run `course release` and "
                 f"`nbgrader generate_assignment {cfg.assignment} --force`."
             )
 
