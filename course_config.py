@@ -30,8 +30,9 @@ HELDOUT_FRACTION = 0.10  # last 10 percent of the corpus is held out
 SEED = 20261127  # master seed: probe inputs, grader training, calibration
 
 # --- Points per exercise (autograded) ---------------------------------------
-# Hidden checks carry their own points; their totals per exercise must add up
-# to these numbers (the grader refuses to run otherwise).
+# Each exercise's weight. Hidden checks carry their own points; their totals per
+# exercise must add up to these numbers (the grader refuses to run otherwise).
+# What counts toward the score depends on the exercise's mode (EXERCISES below).
 POINTS = {
     "MyRNN": 12,
     "lstm_cell": 8,
@@ -45,12 +46,41 @@ POINTS = {
     "decode": 2,
     "make_batches": 6,
     "CharLSTM": 10,
-    "train_epoch": 6,
+    "train_epoch": 7,
     "perplexity": 5,
     "generate": 5,
     "threshold": 17,  # the grader-trained model reaches the perplexity threshold
 }
 MANUAL_POINTS = 10  # written answers, graded by hand in formgrader or on the platform
+
+# --- Which exercises the session asks for ---------------------------------------
+# Each exercise's mode (an exercise not listed is "graded"; course/modes.py owns the meaning):
+#   "graded":   a stub and its visible test in the release; hidden checks run; its POINTS count.
+#   "optional": homework: released like a graded one and checked, its checks reported in the
+#               feedback, but worth 0 points (Gradescope max_score 0, a 0-point Classroom step,
+#               a 0-point nbgrader test cell); the self-check lists it without blocking READY.
+#   "given":    worked code: the solution stays in the release (read-only, no stub), its visible
+#               test stays as an ungraded demo, no hidden check runs, no points; the grader always
+#               runs the release's version of it.
+# The threshold is always graded. `course release` applies the split; the notebook's introduction
+# gives the time of each part for this default (about 2 hours for a median student).
+EXERCISES = {
+    "MyRNN": "graded",
+    "lstm_cell": "optional",
+    "to_batch_first": "given",
+    "batch_sequences": "given",
+    "rnn_output_shapes": "graded",
+    "top_layer_final_state": "optional",
+    "final_state_from_output": "optional",
+    "build_vocab": "given",
+    "encode": "given",
+    "decode": "given",
+    "make_batches": "given",
+    "CharLSTM": "graded",
+    "train_epoch": "graded",
+    "perplexity": "given",
+    "generate": "graded",
+}
 
 # --- Feedback ---------------------------------------------------------------
 # Gradescope visibility of the hidden checks: "visible", "hidden",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course import modes as _modes
 from course.errors import ConfigError
 
 # Repository root: the folder holding course_config.py. COURSE_ROOT overrides it
@@ -100,7 +101,7 @@ class CourseConfig:
     corpus_path: Path
     heldout_fraction: float
     seed: int
-    points: Mapping[str, int]
+    points: Mapping[str, int]  # each exercise's weight (POINTS); what counts depends on its mode
     manual_points: int
     hidden_check_visibility: str
     threshold: ThresholdSettings
@@ -108,6 +109,8 @@ class CourseConfig:
     student_repo: str = ""
     student_branch: str = "main"
     nbgrader: Mapping[str, Any] = field(default_factory=dict)
+    # exercise -> "graded", "optional" or "given" (course/modes.py says what each means)
+    exercise_modes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -144,8 +147,22 @@ class CourseConfig:
         return self.autograder_dir / "calibration.json"
 
     @property
+    def exercises(self) -> list[str]:
+        """The notebook's exercises: the keys of POINTS but the grader-run threshold, in order."""
+        return [name for name in self.points if name != _modes.THRESHOLD]
+
+    def mode(self, name: str) -> str:
+        """The mode of an exercise (or of the threshold, always graded)."""
+        return _modes.mode_of(self.exercise_modes, name)
+
+    @property
+    def scored_points(self) -> dict[str, int]:
+        """What each key of POINTS is worth in the score: its weight when graded, 0 when optional or given."""
+        return _modes.points(self.points, self.exercise_modes)
+
+    @property
     def autograded_points(self) -> int:
-        return sum(self.points.values())
+        return sum(self.scored_points.values())
 
     def apply_to_nbgrader(self, c: Any, root: str | os.PathLike[str] | None = None) -> None:
         """Copy the nbgrader settings onto a traitlets config object ``c``.
@@ -294,6 +311,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
         if not isinstance(key, str) or not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"course_config.py: POINTS[{key!r}] must be a non-negative int, got {value!r}.")
 
+    modes = _modes.validate_modes(getattr(m, "EXERCISES", {}), [k for k in points if k != _modes.THRESHOLD])
+
     visibility = _require(m, "HIDDEN_CHECK_VISIBILITY", str)
     if visibility not in VISIBILITIES:
         raise ConfigError(
@@ -342,4 +361,5 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
         threshold=threshold,
         limits=limits,
         nbgrader=types.MappingProxyType(nbgrader),
+        exercise_modes=types.MappingProxyType(modes),
     )

@@ -25,7 +25,10 @@ def write_config(tmp_path, **changes: str):
 
 def test_the_repository_configuration_loads_frozen():
     cfg = load_config()
-    assert cfg.autograded_points == sum(cfg.points.values()) and cfg.threshold.candidates()
+    graded = [name for name in cfg.points if cfg.mode(name) == "graded"]
+    assert cfg.autograded_points == sum(cfg.points[name] for name in graded) and cfg.threshold.candidates()
+    assert set(cfg.exercise_modes) == set(cfg.exercises) == set(cfg.points) - {"threshold"}
+    assert cfg.mode("threshold") == "graded"
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
@@ -68,6 +71,35 @@ def test_the_student_repository_gives_every_public_link():
     assert cfg.colab_url == f"https://colab.research.google.com/github/{owner_name}/blob/{branch}/{cfg.notebook}"
     assert cfg.student_raw_url("a.txt") == f"https://raw.githubusercontent.com/{owner_name}/{branch}/a.txt"
     assert cfg.corpus_path.is_file() and cfg.corpus_path.is_relative_to(cfg.root)
+
+
+@pytest.mark.parametrize("value, phrase", [
+    ("{'MyRNN': 'homework'}", "EXERCISES['MyRNN'] must be one of graded, optional, given, got 'homework'"),
+    ("{'MyGRU': 'given'}", "EXERCISES names 'MyGRU', which is not an exercise of POINTS"),
+    ("{'threshold': 'optional'}", "EXERCISES cannot set the threshold's mode"),
+    ("['MyRNN']", "EXERCISES must be a dict exercise -> mode"),
+])
+def test_bad_exercise_modes_are_refused(tmp_path, value, phrase):
+    text = REPO_CONFIG.read_text(encoding="utf-8")
+    text, count = re.subn(r"^EXERCISES = \{.*?^\}$", f"EXERCISES = {value}", text, count=1, flags=re.M | re.S)
+    assert count == 1
+    path = tmp_path / "course_config.py"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(phrase)):
+        load_config(path)
+
+
+def test_exercises_left_out_of_the_split_are_graded_and_only_graded_points_count(tmp_path):
+    text = re.sub(r"^EXERCISES = \{.*?^\}$", "EXERCISES = {'decode': 'given', 'encode': 'optional'}",
+                  REPO_CONFIG.read_text(encoding="utf-8"), count=1, flags=re.M | re.S)
+    path = tmp_path / "course_config.py"
+    path.write_text(text, encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.mode("decode") == "given" and cfg.mode("encode") == "optional" and cfg.mode("MyRNN") == "graded"
+    assert cfg.scored_points["decode"] == cfg.scored_points["encode"] == 0
+    assert cfg.autograded_points == sum(cfg.points.values()) - cfg.points["decode"] - cfg.points["encode"]
+    path.write_text(re.sub(r"^EXERCISES = .*$", "", text, flags=re.M), encoding="utf-8")
+    assert set(load_config(path).exercise_modes.values()) == {"graded"}  # no EXERCISES: every exercise graded
 
 
 def test_a_missing_setting_and_a_broken_file_are_user_errors(tmp_path):

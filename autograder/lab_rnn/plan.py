@@ -173,6 +173,16 @@ def _charlstm(r: _Rand) -> list[ProbeRequest]:
     return plan
 
 
+def _charlstm_dropout(r: _Rand) -> list[ProbeRequest]:
+    """Dropout acting in training mode with one layer and with two (0.5), off in eval mode; none with 0.0."""
+    plan = []
+    for n, (dropout, layers) in enumerate([(0.5, 1), (0.0, 1), (0.5, 2)]):
+        params = {"vocab_size": 8, "embed_size": 6, "hidden_size": 10, "num_layers": layers, "dropout": dropout,
+                  "seed": r.seed()}
+        plan.append(ProbeRequest(f"CharLSTM/dropout/{n}", "charlstm_dropout", params, {"x": r.ints(0, 8, (3, 6))}))
+    return plan
+
+
 def _windows(x: np.ndarray, y: np.ndarray, lengths: list[int]) -> dict[str, np.ndarray]:
     """Consecutive windows of the given lengths cut from streams x, y [batch, total]."""
     out, start = {}, 0
@@ -192,7 +202,7 @@ def _language_model(r: _Rand) -> list[ProbeRequest]:
     # train_epoch: SGD with a small clip, so that clipping always acts.
     arrays = ref.lm_arrays(r.torch, vocab=6, embed=4, hidden=8, scale=0.8, head_scale=2.0)
     arrays.update(_windows(*_streams(r, 6, 3, 20), [5, 5, 5, 5]))
-    params = {"windows": 4, "lr": 0.5, "clip": 0.05, "catch": True}
+    params = {"windows": 4, "lr": 0.5, "clip": 0.05, "catch": True, "eval_first": True}
     plan.append(ProbeRequest("train_epoch/run/0", "train_epoch", params, arrays))
     # train_epoch learns: a repeating pattern a model can pick up in a few epochs.
     pattern = r.ints(0, 5, 7)
@@ -247,4 +257,4 @@ def build_plan(seed: int) -> list[ProbeRequest]:
     """
     r = _Rand(seed)
     return [*_myrnn(r), *_lstm_cell(r), *_layout(r), *_shapes(r), *_final_states(r), *_vocab(r),
-            *_make_batches(r), *_charlstm(r), *_language_model(r)]
+            *_make_batches(r), *_charlstm(r), *_language_model(r), *_charlstm_dropout(r)]

@@ -164,6 +164,22 @@ BIDIRECTIONAL_CHARLSTM = (  # reads each window both ways: in training it sees t
     ("self.head = nn.Linear(hidden_size, vocab_size)", "self.head = nn.Linear(2 * hidden_size, vocab_size)"),
 )
 
+DROPOUT_ONLY_BETWEEN_LAYERS = '''
+class CharLSTM(nn.Module):
+    """Dropout only where nn.LSTM puts it: between layers, so none at all with one layer."""
+
+    def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x, state=None):
+        out, state = self.lstm(self.embed(x), state)
+        return self.head(out), state
+'''
+
 MUTANTS: tuple[Variant, ...] = (
     _mutant("fails-myrnn-without-bias", "MyRNN", (("self.U(h) + self.b)", "self.U(h))"),),
             "the bias b is missing"),
@@ -198,6 +214,11 @@ MUTANTS: tuple[Variant, ...] = (
               "    if batch_first:\n"
               "        h_n_shape = (batch_size, num_layers * directions, hidden_size)\n"),),
             "h_n is never batch-first"),
+    _mutant("fails-rnn-output-shapes-ignores-batch-first", "rnn_output_shapes",
+            (("    if batch_first:\n        output_shape = (batch_size, seq_len, directions * hidden_size)\n"
+              "    else:\n        output_shape = (seq_len, batch_size, directions * hidden_size)\n",
+              "    output_shape = (batch_size, seq_len, directions * hidden_size)\n"),),
+            "batch_first=False"),
     _mutant("fails-rnn-output-shapes-h-n-ignores-directions", "rnn_output_shapes",
             (("h_n_shape = (num_layers * directions,", "h_n_shape = (num_layers,"),),
             "h_n holds one final state per layer AND per direction"),
@@ -233,8 +254,10 @@ MUTANTS: tuple[Variant, ...] = (
             "(stream 1 is data[1 * n : 2 * n])"),
     _mutant("fails-charlstm-softmax-instead-of-logits", "CharLSTM",
             (("return logits, state", "return F.softmax(logits, dim=-1), state"),), "CharLSTM returns probabilities",
-            notebook_tests=None, family=BROKEN,
+            notebook_tests=HIDDEN, family=BROKEN,
             note="probabilities instead of logits"),
+    _mutant("fails-charlstm-dropout-only-between-layers", "CharLSTM", DROPOUT_ONLY_BETWEEN_LAYERS,
+            "with one layer, dropout should act"),
     _mutant("fails-charlstm-ignores-state", "CharLSTM", (("self.lstm(emb, state)", "self.lstm(emb)"),),
             "pass the given state to the LSTM", family=BROKEN,
             note="the state not passed to the LSTM"),
@@ -247,6 +270,8 @@ MUTANTS: tuple[Variant, ...] = (
             "should pass the state returned by one window into the next", family=LEARNS_ANYWAY,
             fails_checks=("test_train_epoch_detaches_state",),
             note="the state reset at every window"),
+    _mutant("fails-train-epoch-without-model-train", "train_epoch", (("    model.train()\n", ""),),
+            "call model.train()"),
     _mutant("fails-train-epoch-no-clipping", "train_epoch",
             (("        nn.utils.clip_grad_norm_(model.parameters(), clip)\n", ""),),
             "clip with nn.utils.clip_grad_norm_(model.parameters(), clip) after backward() and before step()",
@@ -279,17 +304,16 @@ MUTANTS: tuple[Variant, ...] = (
             fails_checks=("test_train_epoch_update",),
             note="a forgotten zero_grad"),
     _mutant("fails-perplexity-mean-of-window-losses", "perplexity",
-            (('y.to(device).reshape(-1), reduction="sum")', "y.to(device).reshape(-1))"),
-             ("count += y.numel()", "count += 1")),
-            "weights every window equally", notebook_tests=None),
+            (('y, reduction="sum")', "y)"), ("count += y.numel()", "count += 1")),
+            "weights every window equally", notebook_tests=HIDDEN),
     _mutant("fails-perplexity-averages-window-perplexities", "perplexity", PERPLEXITY_OF_WINDOWS_AVERAGED,
-            "averages the windows' perplexities", notebook_tests=None),
+            "averages the windows' perplexities", notebook_tests=HIDDEN),
     _mutant("fails-perplexity-resets-state", "perplexity",
             (("logits, state = model(x.to(device), state)", "logits, _ = model(x.to(device))"),),
             "It restarts the state at every window"),
     _mutant("fails-generate-ignores-temperature", "generate",
             (("F.softmax(last / temperature, dim=-1)", "F.softmax(last, dim=-1)"),),
-            "divide the logits by the temperature", notebook_tests=None),
+            "divide the logits by the temperature", notebook_tests=HIDDEN),
     _mutant("fails-generate-drops-the-state", "generate",
             (("model(torch.tensor([[idx]], device=device), state)", "model(torch.tensor([[idx]], device=device))"),),
             "Feed the prefix, then each chosen character, carrying the state"),
@@ -300,19 +324,20 @@ MUTANTS: tuple[Variant, ...] = (
 
 ONE_HOT_CHARLSTM = '''
 class CharLSTM(nn.Module):
-    """One-hot characters -> LSTM -> linear (no embedding layer)."""
+    """One-hot characters -> LSTM -> dropout -> linear (no embedding layer)."""
 
     def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
         super().__init__()
         self.vocab_size = vocab_size
         self.lstm = nn.LSTM(vocab_size, hidden_size, num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0)
+        self.out_drop = nn.Dropout(p=dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, x, state=None):
         one_hot = F.one_hot(x, self.vocab_size).float()  # [batch, seq_len, vocab]
         out, state = self.lstm(one_hot, state)  # [batch, seq_len, hidden]
-        return self.head(out), state
+        return self.head(self.out_drop(out)), state
 '''
 
 # A second layer where the contract allows one: in the output network. (Two stacked LSTM layers would need
@@ -716,9 +741,9 @@ def top_layer_final_state(h_n, num_layers, bidirectional):
 class CharLSTM(nn.Module):
     def __init__(self, vocab_size, embed_size=64, hidden_size=256, num_layers=1, dropout=0.0):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
-        self.head = nn.Linear(hidden_size, vocab_size)
+        self.embed = nn.Sequential(nn.Embedding(vocab_size, embed_size), nn.Dropout(dropout))
+        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout * (num_layers > 1))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, vocab_size))
 
     def forward(self, x, state=None):
         out, state = self.lstm(self.embed(x), state)
@@ -737,6 +762,9 @@ ALTERNATIVES: tuple[Variant, ...] = (
                  CharLSTM=LSTM_CELL_LOOP_CHARLSTM),
     _alternative("passes-train-epoch-log-softmax-and-nll-loss", CORRECT, "the loss through log_softmax and nll_loss",
                  train_epoch=LOG_SOFTMAX_NLL),
+    # Log-probabilities are logits shifted by a constant per position: the same loss, softmax and samples.
+    _alternative("passes-charlstm-log-softmax",
+                 CharLSTM=(("return logits, state", "return F.log_softmax(logits, dim=-1), state"),)),
     _alternative("passes-myrnn-preallocated-output", MyRNN=PREALLOCATED_MYRNN),
     _alternative("passes-myrnn-bias-1-by-hidden", MyRNN=(("self.b = nn.Parameter(torch.zeros(hidden_size))",
                                                           "self.b = nn.Parameter(torch.zeros(1, hidden_size))"),)),

@@ -5,6 +5,7 @@ import ast
 import json
 from typing import Any
 
+from course import modes
 from course.config import CourseConfig
 from course.grader.lab import lab_module
 from course.student import notebook as nbc
@@ -46,13 +47,19 @@ def build_contract(cfg: CourseConfig, source: dict[str, Any] | None = None) -> C
     """The contract of the configured lab, read from its source notebook and course_config.py.
 
     Args:
-        cfg: the course configuration.
-        source: the source notebook as a dict (default: read from ``cfg.source_notebook``).
+        cfg: the course configuration (its EXERCISES say which exercises are asked for, which are homework).
+        source: the source notebook as a dict, its split applied or not (default: read from ``cfg.source_notebook``).
+
+    Returns:
+        The Contract: the graded and optional exercises with their signatures, the optional ones
+        also in ``optional``; the written answers; the limits.
     """
     nb = source if source is not None else json.loads(cfg.source_notebook.read_text(encoding="utf-8"))
     cells = nb["cells"]
+    # A given exercise is not asked for (its cell is worked code); an optional one is, as homework.
     exercises = {gid: signature_of(gid, nbc.cell_source(c)) for c in cells if nbc.is_answer_cell(c)
-                 and (gid := nbc.grade_id(c))}
+                 and (gid := nbc.grade_id(c)) and modes.asks_for(cfg.mode(gid))}
+    optional = tuple(gid for gid in exercises if cfg.mode(gid) == modes.OPTIONAL)
     written = tuple(gid for c in cells if nbc.is_written_answer(c) and (gid := nbc.grade_id(c)))
     limits = Limits(
         cell_timeout_s=cfg.limits.check_timeout_s,
@@ -62,7 +69,7 @@ def build_contract(cfg: CourseConfig, source: dict[str, Any] | None = None) -> C
         max_cells=cfg.limits.max_cells,
         max_answer_chars=nbc.MAX_ANSWER_CELL_CHARS,
     )
-    return Contract(notebook=cfg.notebook, exercises=exercises, written=written, limits=limits,
+    return Contract(notebook=cfg.notebook, exercises=exercises, written=written, limits=limits, optional=optional,
                     threshold=threshold_summary(cfg))
 
 

@@ -24,6 +24,7 @@ from course.corpus import load_course_corpus
 from course.errors import ConfigError, UserError
 from course.grader.calibration import check_calibration
 from course.grader.lab import lab_module
+from course.modes import GIVEN, OPTIONAL, apply_modes
 from course.platforms.classroom import stale_student_files, write_student_workflow
 from course.platforms.student_repo import COLAB_BADGE, badge_markdown, stale_extra_files, write_extra_files
 from course.student.notebook import (
@@ -32,6 +33,7 @@ from course.student.notebook import (
     is_answer_cell,
     is_test_cell,
     is_written_answer,
+    nbgrader_meta,
 )
 
 # nbgrader's region delimiters (its defaults; course_config.py does not change them).
@@ -57,7 +59,7 @@ class ReleaseJob:
 
     cfg: CourseConfig
     workdir: Path  # a throw-away nbgrader course folder
-    source: NotebookNode | None = None  # the instructor notebook
+    source: NotebookNode | None = None  # the instructor notebook (its exercise split applied once staged)
     release: NotebookNode | None = None  # nbgrader's output, normalised in place
     text: str = ""  # the serialised release
     log: list[str] = field(default_factory=list)
@@ -94,6 +96,13 @@ def stage(job: ReleaseJob) -> None:
     src = job.cfg.source_notebook.parent
     dest = job.workdir / "source" / job.cfg.assignment
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+
+
+def apply_exercise_modes(job: ReleaseJob) -> None:
+    """Apply EXERCISES to the staged notebook: given exercises become worked code, optional ones homework."""
+    assert job.source is not None
+    job.source = nbformat.from_dict(apply_modes(job.source, job.cfg.exercise_modes))
+    nbformat.write(job.source, str(job.workdir / "source" / job.cfg.assignment / job.cfg.notebook))
 
 
 def generate(job: ReleaseJob) -> None:
@@ -278,15 +287,17 @@ def verify(job: ReleaseJob) -> None:
 
 
 # The order matters: the source is read and its corpus cell checked before nbgrader runs (a
-# wrong cell fails fast); nbgrader needs the staged copy; the corpus settings, the badge, the
-# threshold section and the self-check cell are put into nbgrader's output (the source notebook
-# never carries what the configuration, calibration.json and the student package derive), the
-# section before the submission cell and the self-check after everything; normalising before
-# verifying means the checks see exactly the bytes that will be written; nothing is written
-# unless all pass.
+# wrong cell fails fast); nbgrader needs the staged copy; the exercise split is applied to that
+# copy before nbgrader runs (a given exercise's solution must not look like a solution to clear,
+# an optional test cell must be worth 0 in nbgrader's records) and becomes the source the later
+# steps compare with; the corpus settings, the badge, the threshold section and the self-check
+# cell are put into nbgrader's output (the source notebook never carries what the configuration,
+# calibration.json and the student package derive), the section before the submission cell and
+# the self-check after everything; normalising before verifying means the checks see exactly the
+# bytes that will be written; nothing is written unless all pass.
 RELEASE_STEPS: tuple[Callable[[ReleaseJob], None], ...] = (
-    read_source, check_source_corpus, stage, generate, point_corpus, add_badge, add_threshold_section, add_selfcheck,
-    normalise, verify,
+    read_source, check_source_corpus, stage, apply_exercise_modes, generate, point_corpus, add_badge,
+    add_threshold_section, add_selfcheck, normalise, verify,
 )
 
 
@@ -384,15 +395,29 @@ def check_no_hidden_tests(source: NotebookNode, release: NotebookNode, code: str
     return problems
 
 
+def check_given_cells(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
+    """The read-only cells of the split (worked code, its demo tests) reach the release as the source has them."""
+    read_only = lambda c: c.cell_type == "code" and bool(grade_id(c)) and nbgrader_meta(c).get("locked") \
+        and not is_answer_cell(c) and not is_test_cell(c)
+    released = _cells_by_id(release, read_only)
+    problems = []
+    for gid, cell in _cells_by_id(source, read_only).items():
+        if gid not in released:
+            problems.append(f"the read-only cell {gid!r} is missing or no longer read-only")
+        elif cell_source(released[gid]).strip() != cell_source(cell).strip():
+            problems.append(f"the read-only cell {gid!r} differs from the source")
+    return problems
+
+
 CHECKS = (check_schema, check_markers, check_outputs, check_cells_kept, check_answer_stubs,
-          check_no_solution, check_no_hidden_tests)
+          check_no_solution, check_no_hidden_tests, check_given_cells)
 
 
 def verify_release(source: NotebookNode, release: NotebookNode, code: str, text: str) -> list[str]:
     """Every problem found in a release notebook, compared with its source ([] when safe).
 
     Args:
-        source: the instructor notebook.
+        source: the instructor notebook, its exercise split applied (``course.modes.apply_modes``).
         release: the student notebook to publish.
         code: nbgrader's code stub; text: nbgrader's text stub.
     """
@@ -443,8 +468,9 @@ def check_committed(cfg: CourseConfig, fresh: str) -> list[str]:
         return []
     problems = [f"{name} differs from what `course release` generates"]
     try:
-        problems += verify_release(nbformat.read(str(cfg.source_notebook), as_version=4),
-                                   nbformat.reads(committed, as_version=4), code_stub(cfg), text_stub(cfg))
+        source = nbformat.from_dict(apply_modes(nbformat.read(str(cfg.source_notebook), as_version=4),
+                                                cfg.exercise_modes))
+        problems += verify_release(source, nbformat.reads(committed, as_version=4), code_stub(cfg), text_stub(cfg))
     except Exception:
         pass  # reported by describe_difference
     return problems + describe_difference(committed, fresh, name)
@@ -489,8 +515,10 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
     nb = nbformat.reads(fresh, as_version=4)
     answers = sum(is_answer_cell(c) for c in nb.cells)
     written = sum(is_written_answer(c) for c in nb.cells)
+    homework = sum(cfg.mode(name) == OPTIONAL for name in cfg.exercises)
+    given = sum(cfg.mode(name) == GIVEN for name in cfg.exercises)
     state = "unchanged" if unchanged else "updated"
     print(f"course release: {path.relative_to(cfg.root)} {state}: {len(nb.cells)} cells, "
-          f"{answers} exercises, {written} written questions; verified (no solutions, no hidden tests, "
-          "no markers, outputs cleared).")
+          f"{answers} exercises ({homework} of them homework), {given} given as worked code, {written} written "
+          "questions; verified (no solutions, no hidden tests, no markers, outputs cleared).")
     return 0

@@ -64,8 +64,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False, require_isolation: bool = False,
               threshold: bool = True, config_path: str | None = None, checks: str | None = None,
-              console: Console | None = None, roster: Path | None = None,
-              cache: bool = True) -> int:
+              console: Console | None = None, roster: Path | None = None, cache: bool = True,
+              config: CourseConfig | None = None) -> int:
     """Grade every student's submission under ``paths`` (files, folders, LMS downloads) into ``out``.
 
     Args:
@@ -73,12 +73,16 @@ def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False,
             which the submissions are checked.
         cache: reuse grader-run trainings under OUT/.cache/threshold/.
 
+    Args:
+        config: the configuration itself (default: read from ``config_path``); tests pass one whose
+            exercise split differs from the file's.
+
     Returns:
         0 when every submission got a result (whatever it scored); 1 when the grader
         itself failed on one; 2 for a usage or configuration problem.
     """
     console = console or Console(stderr=True)
-    cfg = load_config(config_path)
+    cfg = config or load_config(config_path)
     if jobs < 1:
         raise UserError("--jobs must be at least 1.")
     people = read_roster(roster) if roster is not None else None

@@ -206,6 +206,7 @@ def step_judge(st: State) -> None:
         "config_path": str(st.ctx.cfg.path),
         "calibration_path": str(st.ctx.cfg.calibration_path),
         "submission_id": st.sub.id,
+        "modes": dict(st.ctx.cfg.exercise_modes),  # the split the template was assembled for
     }))
     st.checks = run_checks(st.ctx, data, st.work)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from course.config import CourseConfig
 from course.errors import UserError
+from course.modes import apply_modes
 
 CHECKS_DIR = "checks"  # the trusted pytest checks of a lab
 WORKER_DIR = "worker"  # the lab's op modules: staged into every sandbox, the only lab files the worker sees
@@ -25,7 +26,8 @@ class Lab:
         plan: module with ``build_plan(seed) -> list[ProbeRequest]``.
         threshold: module with ``run_threshold(session, corpus, settings, seed) -> dict``.
         op_modules: worker-op files copied into each worker.
-        template: the instructor's notebook, as a dict.
+        template: the instructor's notebook with the exercise modes applied, as a dict: a given
+            exercise is a read-only cell there, so the grader runs its solution, never the student's cell.
     """
 
     checks_dir: Path
@@ -56,7 +58,7 @@ def op_module_paths(cfg: CourseConfig) -> tuple[Path, ...]:
 
 
 def load_lab(cfg: CourseConfig) -> Lab:
-    """Load the assignment's plan, threshold driver, worker ops and template notebook."""
+    """Load the assignment's plan, threshold driver, worker ops and template notebook (its split applied)."""
     checks_dir = cfg.autograder_dir / CHECKS_DIR
     if not checks_dir.is_dir():
         raise LabError(f"No hidden checks at {checks_dir}: this repository is incomplete.")
@@ -65,7 +67,7 @@ def load_lab(cfg: CourseConfig) -> Lab:
         raise LabError(f"{cfg.autograder_dir / WORKER_DIR} holds no op module: the worker would have no probes to run.")
     if not cfg.source_notebook.is_file():
         raise LabError(f"The source notebook {cfg.source_notebook} is missing.")
-    template = json.loads(cfg.source_notebook.read_text(encoding="utf-8"))
+    template = apply_modes(json.loads(cfg.source_notebook.read_text(encoding="utf-8")), cfg.exercise_modes)
     return Lab(
         checks_dir=checks_dir,
         plan=lab_module(cfg, "plan"),

@@ -8,11 +8,14 @@ wrote directly):
 * ``responses.json`` / ``response_arrays.npz``: the validated responses
 * ``sources.json``: grade_id -> the student's answer cell source
 * ``threshold.json`` (optional): the grader-run training result
-* ``context.json``: ``{"config_path": ..., "calibration_path": ...}``
+* ``context.json``: ``{"config_path": ..., "calibration_path": ..., "modes": {exercise: mode}}``
+  (``modes`` optional: the configuration's EXERCISES when absent)
 
 Markers on the checks: ``points(n)``, ``tags(exercise, *other_symbols)`` where the
 first tag is the exercise (a key of POINTS in course_config.py) whose total the
-points count toward. The report is a JSON list with one entry per check.
+points count toward. The report is a JSON list with one entry per check: the checks of a
+given exercise are deselected, those of an optional one are reported with 0 points (their
+marker's points as ``weight``).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from course import modes as exercise_modes
 from course.config import load_config
 from course.grader.probes import Response, load_plan, load_responses
 
@@ -70,7 +74,7 @@ def _marker_args(item: pytest.Item, name: str) -> tuple:
 
 
 def check_meta(item: pytest.Item) -> dict[str, Any]:
-    """Points, tags and display name of one check item."""
+    """Points (its marker's: the exercise's weight), tags and display name of one check item."""
     points = _marker_args(item, "points")
     tags = _marker_args(item, "tags")
     visibility = _marker_args(item, "visibility")
@@ -102,19 +106,41 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         meta = check_meta(item)
         if not meta["tags"] or item.get_closest_marker("points") is None:
             raise PointsMismatch(f"check {item.nodeid} needs both @pytest.mark.points and @pytest.mark.tags")
-    if config.getoption("-k") or config.getoption("-m"):
-        return  # a selection (used by tests of single checks) cannot add up to the totals
-    cfg = load_config(_context(config).get("config_path"))
-    totals = points_by_exercise(items)
-    expected = {k: float(v) for k, v in cfg.points.items()}
-    if totals != expected:
-        diff = ", ".join(
-            f"{k}: checks {totals.get(k, 0.0):g} vs config {expected.get(k, 0.0):g}"
-            for k in sorted(set(totals) | set(expected))
-            if totals.get(k) != expected.get(k)
-        )
-        raise PointsMismatch(
-            f"hidden checks' points do not match POINTS in course_config.py ({diff}); fix one of them.")
+    if not (config.getoption("-k") or config.getoption("-m")):  # a selection cannot add up to the totals
+        cfg = load_config(_context(config).get("config_path"))
+        totals = points_by_exercise(items)
+        expected = {k: float(v) for k, v in cfg.points.items()}
+        if totals != expected:
+            diff = ", ".join(
+                f"{k}: checks {totals.get(k, 0.0):g} vs config {expected.get(k, 0.0):g}"
+                for k in sorted(set(totals) | set(expected))
+                if totals.get(k) != expected.get(k)
+            )
+            raise PointsMismatch(
+                f"hidden checks' points do not match POINTS in course_config.py ({diff}); fix one of them.")
+    modes = grading_modes(config)
+    given = [item for item in items if not exercise_modes.has_checks(exercise_modes.mode_of(modes, _exercise(item)))]
+    if given:  # a given exercise is the template's solution: nothing of the student's to check
+        config.hook.pytest_deselected(items=given)
+        items[:] = [item for item in items if item not in given]
+
+
+def _exercise(item: pytest.Item) -> str:
+    tags = _marker_args(item, "tags")
+    return str(tags[0]) if tags else ""
+
+
+def grading_modes(config: pytest.Config) -> dict[str, str]:
+    """exercise -> mode this grading applies: context.json's ``modes``, else the configuration's EXERCISES."""
+    cached = getattr(config, "_course_modes", None)
+    if cached is None and config.getoption("--grading-data") is None:
+        cached = {}
+    if cached is None:
+        context = _context(config)
+        raw = context.get("modes")
+        cached = dict(raw) if isinstance(raw, dict) else dict(load_config(context.get("config_path")).exercise_modes)
+        config._course_modes = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def failure_message(excinfo: pytest.ExceptionInfo) -> str:
@@ -135,6 +161,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     failed_setup = report.when == "setup" and report.failed
     if report.when == "call" or failed_setup or (report.when == "setup" and report.skipped):
         meta = check_meta(item)
+        mode = exercise_modes.mode_of(grading_modes(item.config), meta["tags"][0] if meta["tags"] else "")
+        meta["weight"], meta["mode"] = meta["points"], mode
+        if not exercise_modes.counts(mode):
+            meta["points"] = 0.0  # homework: checked and reported, worth nothing in the score
         # Checks attach notes for reviewers with record_property("flag", text).
         meta["flags"] = [str(value) for name, value in report.user_properties if name == "flag"]
         if report.passed:

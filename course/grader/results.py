@@ -14,6 +14,7 @@ from course.config import CourseConfig
 from course.grader.state import Context, State
 from course.grader.submission import Submission
 from course.grader.training_plot import PLOT_NAME, training_picture
+from course.modes import OPTIONAL
 from course.platforms.lms import split_name
 
 OUT_OF_TIME = "Not run: the submission used up its total time limit ({s:.0f} s). Look for slow or endless loops."
@@ -95,6 +96,8 @@ def build_results(st: State) -> dict[str, Any]:
             "visibility": _visibility(ctx, check),
             "tags": check["tags"],
         })
+        if check.get("mode") == OPTIONAL:  # homework: reported, worth 0 (its weight kept for the record)
+            tests[-1]["extra_data"] = {"mode": OPTIONAL, "weight": check.get("weight", 0.0)}
     score = round(sum(t["score"] for t in tests), 4)
     notes: list[str] = []
     status = "graded"
@@ -150,6 +153,11 @@ def time_spent(st: State) -> float:
     return time.monotonic() - st.started
 
 
+def _optional(test: dict[str, Any]) -> bool:
+    extra = test.get("extra_data")
+    return isinstance(extra, dict) and extra.get("mode") == OPTIONAL
+
+
 def feedback_markdown(results: dict[str, Any], output: str, order: list[str] | None = None) -> str:
     """Readable feedback for the student, built from results.json only.
 
@@ -178,13 +186,15 @@ def feedback_markdown(results: dict[str, Any], output: str, order: list[str] | N
             got = sum(t["score"] for t in tests)
             top = sum(t["max_score"] for t in tests)
             passed = sum(t["status"] == "passed" for t in tests)
-            lines.append(f"| `{key}` | {got:g} / {top:g} | {passed} / {len(tests)} |")
+            score = "homework, not counted" if all(_optional(t) for t in tests) else f"{got:g} / {top:g}"
+            lines.append(f"| `{key}` | {score} | {passed} / {len(tests)} |")
         lines.append("")
     failed = [t for t in results["tests"] if t["status"] != "passed"]
     if failed:
         lines += ["## What to fix", ""]
         for test in failed:
-            lines.append(f"- **{test['name']}** ({test['max_score']:g} pts): {test['output']}")
+            worth = "homework" if _optional(test) else f"{test['max_score']:g} pts"
+            lines.append(f"- **{test['name']}** ({worth}): {test['output']}")
         lines.append("")
     if extra.get("perplexity") is not None:
         lines += [f"Held-out perplexity of your model trained by the grader: {extra['perplexity']:.3f}", ""]

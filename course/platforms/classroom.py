@@ -6,7 +6,8 @@ student template repository:
 * ``.github/workflows/classroom.yml``: installs the packages the notebook imports through
   ``.github/classroom/constraints.txt`` (their pins in requirements.lock, with everything they
   need), runs the visible tests once, then one classroom-resources/autograding-command-grader step per visible test
-  cell (max-score = the cell's nbgrader points) and the autograding-grading-reporter step;
+  cell (max-score = the cell's nbgrader points: 0 for a homework exercise; a given exercise has
+  no visible test cell, only a read-only demo) and the autograding-grading-reporter step;
 * ``.github/classroom/``: the vendored student package (``lab_student/``, from
   course/student/), its entry script ``check.py``, ``visible_tests.json`` (the released visible
   test cells, put back before each run so that an edited test cell changes nothing) and
@@ -59,17 +60,19 @@ class ClassroomError(ValueError):
 # --- the visible tests of the release notebook --------------------------------------
 
 
-def visible_tests(release: dict[str, Any]) -> list[dict[str, Any]]:
-    """The release notebook's visible test cells, in notebook order.
+def visible_tests(release: dict[str, Any], optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The release notebook's visible test cells, in notebook order (a given exercise's demo test is not one).
 
     Args:
         release: the released notebook (as a dict).
+        optional: the homework exercises (the contract's ``optional``): their test cells are worth 0.
 
     Returns:
-        One dict per test cell: exercise, grade_id (``test_<exercise>``), points, source.
+        One dict per test cell: exercise, grade_id (``test_<exercise>``), points, optional, source.
     Raises:
         ClassroomError: a test cell still holds a hidden-test region (the source notebook
-            was passed instead of the release), has no points, or an exercise repeats.
+            was passed instead of the release), has no points (or points when it is homework),
+            or an exercise repeats.
     """
     tests = []
     for cell in release.get("cells", []):
@@ -81,9 +84,13 @@ def visible_tests(release: dict[str, Any]) -> list[dict[str, Any]]:
             raise ClassroomError(f"test cell `{gid}` holds a hidden-test region: pass the release notebook, "
                                  "not the source.")
         points = nbc.nbgrader_meta(cell).get("points")
-        if not isinstance(points, (int, float)) or isinstance(points, bool) or points <= 0:
-            raise ClassroomError(f"test cell `{gid}` has no positive nbgrader points ({points!r}).")
-        tests.append({"exercise": gid[len(nbc.TEST_PREFIX):], "grade_id": gid, "points": points, "source": source})
+        exercise = gid[len(nbc.TEST_PREFIX):]
+        homework = exercise in optional
+        number = isinstance(points, (int, float)) and not isinstance(points, bool)
+        if not number or (points != 0 if homework else points <= 0):
+            want = "0 nbgrader points (homework)" if homework else "positive nbgrader points"
+            raise ClassroomError(f"test cell `{gid}` should have {want}, not {points!r}.")
+        tests.append({"exercise": exercise, "grade_id": gid, "points": points, "optional": homework, "source": source})
     names = [t["exercise"] for t in tests]
     if len(set(n.lower() for n in names)) != len(names):
         raise ClassroomError(f"visible test cells repeat an exercise: {', '.join(names)}")
@@ -111,12 +118,13 @@ def student_workflow(tests: list[dict[str, Any]], notebook: str) -> dict[str, An
                + " ".join(NOTEBOOK_PACKAGES))
     checks = []
     for test in tests:
+        name = f"{test['exercise']} (visible tests{', homework: not scored' if test.get('optional') else ''})"
         checks.append({
-            "name": f"{test['exercise']} (visible tests)",
+            "name": name,
             "id": step_id(test["exercise"]),
             "uses": COMMAND_GRADER,
             "with": {
-                "test-name": f"{test['exercise']} (visible tests)",
+                "test-name": name,
                 "setup-command": "",
                 "command": f"python {ENTRY} verdict {RESULTS_FILE} {test['exercise']}",
                 "timeout": 1,
@@ -176,13 +184,15 @@ def student_files(release_notebook: Path, cfg: CourseConfig) -> dict[str, str]:
     """The Classroom files of the student template repository: relative path -> text."""
     if not release_notebook.is_file():
         raise ClassroomError(f"no release notebook at {release_notebook}: run `course release` first.")
-    tests = visible_tests(json.loads(release_notebook.read_text(encoding="utf-8")))
+    contract = build_contract(cfg)
+    tests = visible_tests(json.loads(release_notebook.read_text(encoding="utf-8")), contract.optional)
     workflow = student_workflow(tests, cfg.notebook)
     total = sum(t["points"] for t in tests)
+    homework = sum(bool(t["optional"]) for t in tests)
     header = (
         f"GitHub Classroom autograding of {cfg.notebook}: the visible tests of the released notebook only\n"
-        f"({len(tests)} checks, {total:g} points). The course's grade comes from the hidden checks,\n"
-        "which never leave the instructor's repository.\n"
+        f"({len(tests)} checks, {total:g} points; {homework} homework checks score 0). The course's grade comes\n"
+        "from the hidden checks, which never leave the instructor's repository.\n"
         "Generated by `course release` (course/platforms/classroom.py); do not edit."
     )
     files = {
@@ -190,7 +200,7 @@ def student_files(release_notebook: Path, cfg: CourseConfig) -> dict[str, str]:
         ENTRY: ENTRY_SCRIPT,
         CONSTRAINTS: notebook_constraints(cfg.root),
         f"{RUNNER_DIR}/{TESTS_FILE}": json.dumps({"notebook": cfg.notebook, "tests": tests}, indent=1) + "\n",
-        f"{RUNNER_DIR}/{CONTRACT_FILE}": build_contract(cfg).to_json(),
+        f"{RUNNER_DIR}/{CONTRACT_FILE}": contract.to_json(),
     }
     files.update({f"{RUNNER_DIR}/{PACKAGE}/{name}": text for name, text in student_sources().items()})
     return dict(sorted(files.items()))

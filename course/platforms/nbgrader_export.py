@@ -1,10 +1,13 @@
 """`course export`: write the autograded scores of a grading folder into nbgrader's gradebook."""
 # nbgrader keeps one Grade row per (submitted notebook, grade cell). The points the grader
 # gave exercise X (its tests whose first tag is X) become the auto_score of the notebook's
-# visible test cell test_X, whose nbgrader points equal POINTS[X]. The perplexity-threshold
-# check (POINTS["threshold"]) has no cell in the notebook: its points go to a grade cell
-# test_threshold that this module adds to the gradebook's record of the notebook, so that
-# nbgrader's totals (formgrader, `nbgrader export`) equal the course's. Written answers keep
+# visible test cell test_X, whose nbgrader points equal what X is worth in the score: POINTS[X]
+# when graded, 0 when optional (homework: the gradebook shows it, worth nothing); a given
+# exercise has no grade cell (its test is a read-only demo) and nothing is written for it.
+# The notebook is recorded with the exercise split applied, as `course release` generates it.
+# The perplexity-threshold check (POINTS["threshold"]) has no cell in the notebook: its points
+# go to a grade cell test_threshold that this module adds to the gradebook's record of the
+# notebook, so that nbgrader's totals (formgrader, `nbgrader export`) equal the course's. Written answers keep
 # what formgrader holds: this module never writes a manual_score.
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from course.config import CourseConfig, load_config
 from course.errors import UserError
 from course.grader.results import SUBMITTED_COPY, atomic_write
+from course.modes import apply_modes, has_checks
 
 TEST_PREFIX = "test_"  # visible test cells: grade_id test_<exercise>
 CONFIG_FILE = "nbgrader_config.py"
@@ -80,6 +84,11 @@ def exercise_points(results: dict[str, Any], exercises: list[str]) -> dict[str, 
     return {name: round(value, 6) for name, value in earned.items()}
 
 
+def checked(cfg: CourseConfig) -> list[str]:
+    """The keys of POINTS with a grade cell: every one but the given exercises."""
+    return [name for name in cfg.points if has_checks(cfg.mode(name))]
+
+
 def read_grading_folder(folder: Path, cfg: CourseConfig) -> list[Graded]:
     """Every submission's result under a `course grade --out` folder.
 
@@ -102,7 +111,7 @@ def read_grading_folder(folder: Path, cfg: CourseConfig) -> list[Graded]:
         student = str(extra.get("student_id") or path.parent.name)
         row = rows.get(path.parent.name) or rows.get(student) or {}
         graded.append(Graded(
-            student, str(extra.get("status", "graded")), exercise_points(results, list(cfg.points)),
+            student, str(extra.get("status", "graded")), exercise_points(results, checked(cfg)),
             row.get("timestamp") or str(extra.get("timestamp") or ""), path.parent,
             row.get("first_name", ""), row.get("last_name", ""), row.get("email", ""),
             row.get("lms") or str(extra.get("lms") or ""),
@@ -192,7 +201,7 @@ def record_assignment(db_url: str, course_id: str, cfg: CourseConfig) -> str:
             pass
     config = Config()
     cfg.apply_to_nbgrader(config)
-    nb = nbformat.read(str(cfg.source_notebook), as_version=4)
+    nb = nbformat.from_dict(apply_modes(nbformat.read(str(cfg.source_notebook), as_version=4), cfg.exercise_modes))
     resources: dict[str, Any] = {"nbgrader": {"db_url": db_url, "assignment": cfg.assignment, "notebook": name}}
     for step in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, SaveCells):
         nb, resources = step(config=config).preprocess(nb, resources)
@@ -200,12 +209,13 @@ def record_assignment(db_url: str, course_id: str, cfg: CourseConfig) -> str:
 
 
 def ensure_grade_cells(gb: Gradebook, notebook: str, cfg: CourseConfig) -> None:
-    """A grade cell ``test_<exercise>`` for every exercise of POINTS, each worth exactly its points.
+    """A grade cell ``test_<exercise>`` for every checked exercise of POINTS, each worth what it counts.
 
     Raises:
-        ExportError: a test cell's nbgrader points differ from POINTS in course_config.py.
+        ExportError: a test cell's nbgrader points differ from what course_config.py makes it worth.
     """
-    for exercise, points in cfg.points.items():
+    for exercise in checked(cfg):
+        points = cfg.scored_points[exercise]
         try:
             cell = gb.find_grade_cell(TEST_PREFIX + exercise, notebook, cfg.assignment)
         except MissingEntry:
@@ -214,8 +224,9 @@ def ensure_grade_cells(gb: Gradebook, notebook: str, cfg: CourseConfig) -> None:
             continue
         if float(cell.max_score) != float(points):
             raise ExportError(
-                f"the gradebook's cell {TEST_PREFIX}{exercise} is worth {cell.max_score:g} points but POINTS gives "
-                f"{exercise} {points}: make the notebook's points and course_config.py agree, then run "
+                f"the gradebook's cell {TEST_PREFIX}{exercise} is worth {cell.max_score:g} points but course_config.py "
+                f"makes {exercise} worth {points} ({cfg.mode(exercise)}): make the notebook's points, POINTS and "
+                f"EXERCISES agree, then run `course release` and "
                 f"`nbgrader generate_assignment {cfg.assignment} --force`."
             )
 

@@ -59,6 +59,7 @@ class Exercise(NamedTuple):
     defined: str  # "" when the definition matches the lab's signature, else what is wrong
     status: str  # one of PASSED ... MISSING
     message: str
+    optional: bool = False  # homework: reported, but it never keeps the notebook from READY
 
 
 class Report:
@@ -84,9 +85,14 @@ class Report:
         return [p.message for p in self.problems if p.level == "error"]
 
     @property
+    def graded(self):
+        """The exercises of the session (not the homework)."""
+        return [e for e in self.exercises if not e.optional]
+
+    @property
     def complete(self):
-        """Gradable, no structural error, and every visible test passes."""
-        return self.readable and not self.errors and all(e.status == PASSED and not e.defined for e in self.exercises)
+        """Gradable, no structural error, and every visible test of the session's exercises passes."""
+        return self.readable and not self.errors and all(e.status == PASSED and not e.defined for e in self.graded)
 
     def exit_code(self):
         """0: ready to submit; 1: gradable but something to do; 2: the grader cannot read it."""
@@ -109,16 +115,24 @@ class Report:
             for ex in self.exercises:
                 defined = "ok" if not ex.defined else ("missing" if ex.status == MISSING else "WRONG")
                 detail = f": {ex.message}" if ex.message else ""
-                lines.append(f"  {ex.name:<{width}}  {defined:<10}  {ex.status}{detail}")
+                homework = " (homework)" if ex.optional else ""
+                lines.append(f"  {ex.name:<{width}}  {defined:<10}  {ex.status}{detail}{homework}")
             lines.append("")
-        done = sum(e.status == PASSED for e in self.exercises)
-        todo = sum(e.status == NOT_DONE for e in self.exercises)
+        graded = self.graded
+        done = sum(e.status == PASSED for e in graded)
+        todo = sum(e.status == NOT_DONE for e in graded)
+        homework = [e for e in self.exercises if e.optional]
+        extra = ""
+        if homework:
+            passed = sum(e.status == PASSED and not e.defined for e in homework)
+            extra = f" Homework (optional, no points): {passed}/{len(homework)} visible tests pass."
         if self.complete:
-            lines.append(f"READY: gradable, and all {done} visible tests pass. The grader runs more (hidden) tests.")
+            lines.append(f"READY: gradable, and all {done} visible tests pass. The grader runs more (hidden) tests."
+                         + extra)
         else:
-            what = f"{done}/{len(self.exercises)} visible tests pass" + (f", {todo} not done yet" if todo else "")
+            what = f"{done}/{len(graded)} visible tests pass" + (f", {todo} not done yet" if todo else "")
             fix = f"; fix the {len(self.errors)} error(s) above" if self.errors else ""
-            lines.append(f"GRADABLE, NOT COMPLETE: {what}{fix}.")
+            lines.append(f"GRADABLE, NOT COMPLETE: {what}{fix}.{extra}")
         for note in self.notes:
             lines += ["", f"Note: {note}"]
         return "\n".join(lines)
@@ -165,24 +179,33 @@ def _check_schema(nb, report):
 # --- 2. The cells: answers present once, by nbgrader id (the grader's own scan) ------
 
 
+def _complain(report, contract, gid, message):
+    """An error for an exercise of the session; a warning for homework, which never blocks READY."""
+    if gid in contract.optional:
+        report.warn(f"(homework) {message}")
+    else:
+        report.error(message)
+
+
 def find_answers(nb, contract, report):
     """grade_id -> the source of the answer cell the grader runs; problems go to ``report``."""
     wanted = list(contract.exercises)
     scan = scan_answers(nb, wanted, contract.limits.max_answer_chars)
     duplicated = scan.duplicated()
     for gid in wanted:
+        error = lambda message, gid=gid: _complain(report, contract, gid, message)
         if gid in scan.not_code and gid not in scan.found:
-            report.error(f"The answer cell `{gid}` was turned into a {scan.not_code[gid]} cell: the grader does "
+            error(f"The answer cell `{gid}` was turned into a {scan.not_code[gid]} cell: the grader does "
                          "not run it. Change it back to a code cell.")
         elif gid in scan.too_long and gid not in scan.found:
-            report.error(f"The answer cell `{gid}` holds {scan.too_long[gid]:,} characters; the grader does not run "
+            error(f"The answer cell `{gid}` holds {scan.too_long[gid]:,} characters; the grader does not run "
                          f"answer cells longer than {contract.limits.max_answer_chars:,}.")
         elif gid not in scan.found:
-            report.error(f"The answer cell `{gid}` is missing (deleted, or pasted into a new cell without its id): "
+            error(f"The answer cell `{gid}` is missing (deleted, or pasted into a new cell without its id): "
                          f"the grader gives `{gid}` 0 points. Copy that cell back from the released notebook.")
         if gid in duplicated:
             where = f"the grader reads only cell {scan.found_at[gid]}" if gid in scan.found else "none of them runs"
-            report.error(f"{len(duplicated[gid])} cells carry the answer id `{gid}` (cells "
+            error(f"{len(duplicated[gid])} cells carry the answer id `{gid}` (cells "
                          f"{', '.join(map(str, duplicated[gid]))}): {where}. "
                          "Delete the copies and keep your answer there.")
     extra = sorted({g for c in nb["cells"] if is_answer_cell(c) and (g := grade_id(c)) and g not in contract.exercises})
@@ -517,7 +540,7 @@ def check_notebook(path, contract, run=True, cell_timeout=None, total_timeout=No
                for gid, expected in contract.exercises.items()}
     for gid, wrong in defined.items():
         if wrong and wrong != MISSING:
-            report.error(f"`{gid}`: {wrong}.")
+            _complain(report, contract, gid, f"`{gid}`: {wrong}.")
     cells, records = [], {}
     if run:
         cells = cells_to_run(nb, contract.exercises)
@@ -525,7 +548,8 @@ def check_notebook(path, contract, run=True, cell_timeout=None, total_timeout=No
         report.ran, report.seconds = True, info["seconds"]
         _report_other_cells(cells, records, info, limits, report)
     for gid in contract.exercises:
-        report.exercises.append(_exercise(gid, defined[gid], cells, records, limits, run))
+        report.exercises.append(_exercise(gid, defined[gid], cells, records, limits, run)._replace(
+            optional=gid in contract.optional))
     return report
 
 

@@ -42,12 +42,13 @@ def test_internal_error_is_not_blamed_on_the_student(probe):
 '''
 
 
-def make_case(tmp_path: Path, points: str = '{"alpha": 3, "beta": 3}') -> tuple[Path, Path]:
+def make_case(tmp_path: Path, points: str = '{"alpha": 3, "beta": 3}', modes: str = "{}") -> tuple[Path, Path]:
     checks = tmp_path / "checks"
     checks.mkdir()
     (checks / "test_checks.py").write_text(CHECKS)
     config_text = (REPO / "course_config.py").read_text()
     config_text = re.sub(r"POINTS = \{.*?\n\}", f"POINTS = {points}", config_text, flags=re.S)
+    config_text = re.sub(r"EXERCISES = \{.*?\n\}", f"EXERCISES = {modes}", config_text, flags=re.S)
     (tmp_path / "course_config.py").write_text(config_text)
     data = tmp_path / "data"
     data.mkdir()
@@ -95,6 +96,22 @@ def test_points_must_add_up_to_the_configured_totals(tmp_path):
     assert proc.returncode != 0 and proc.returncode != 1
     assert "beta: checks 3 vs config 4" in proc.stdout + proc.stderr
     assert report == []
+
+
+def test_given_exercises_lose_their_checks_and_optional_ones_report_for_no_points(tmp_path):
+    proc, report = run(tmp_path, *make_case(tmp_path, modes='{"alpha": "optional", "beta": "given"}'))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    by_name = {r["name"]: r for r in report}
+    assert set(by_name) == {"Alpha answers one", "Alpha answers two"}, "beta's checks are deselected"
+    assert [(r["points"], r["weight"], r["mode"]) for r in report] == [(0, 2, "optional"), (0, 1, "optional")]
+    assert by_name["Alpha answers two"]["message"] == "x should be 2 for this input"  # still reported
+    # context.json's split wins over the configuration's (the grader writes the one it assembled for)
+    checks, data = tmp_path / "checks", tmp_path / "data"
+    context = json.loads((data / "context.json").read_text())
+    (data / "context.json").write_text(json.dumps({**context, "modes": {"alpha": "graded", "beta": "graded"}}))
+    _, report = run(tmp_path, checks, data)
+    assert sorted((r["points"], r["mode"]) for r in report) == [(1, "graded"), (1, "graded"), (2, "graded"),
+                                                                 (2, "graded")]
 
 
 def test_checks_without_markers_are_refused(tmp_path):

@@ -52,10 +52,25 @@ def test_a_rejected_file_scores_zero_with_its_reason(tmp_path):
 def test_feedback_lists_what_to_fix(tmp_path):
     results = build_results(make_state(tmp_path, CHECKS))
     text = feedback_markdown(results, "hello from the student\n")
-    assert "**Autograded score: 4 / 100**" in text
+    assert f"**Autograded score: 4 / {load_config().autograded_points}**" in text
     assert "| `decode` | 0 / 2 | 0 / 1 |" in text
     assert "decode(encode(s)) should give s back" in text
     assert "hello from the student" in text
+
+
+def test_homework_checks_are_reported_for_no_points(tmp_path):
+    """An optional exercise's checks: in results.json with max_score 0 and their weight, labelled in the feedback."""
+    homework = {"name": "lstm_cell equals nn.LSTMCell", "points": 0.0, "weight": 4.0, "mode": "optional",
+                "tags": ["lstm_cell"], "visibility": None, "passed": False, "message": "check the gate order"}
+    results = build_results(make_state(tmp_path, [*CHECKS, {**CHECKS[0], "mode": "graded", "weight": 4.0}, homework]))
+    test = results["tests"][-1]
+    assert (test["score"], test["max_score"], test["status"]) == (0.0, 0.0, "failed")
+    assert test["extra_data"] == {"mode": "optional", "weight": 4.0}
+    assert "extra_data" not in results["tests"][2]  # a graded check carries none
+    assert results["score"] == 8.0
+    text = feedback_markdown(results, "")
+    assert "| `lstm_cell` | homework, not counted | 0 / 1 |" in text
+    assert "- **lstm_cell equals nn.LSTMCell** (homework): check the gate order" in text
 
 
 def test_write_submission_and_gradebook(tmp_path):

@@ -8,6 +8,7 @@ with it.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import io
 import json
@@ -25,11 +26,15 @@ from rich.console import Console
 
 from course.config import load_config
 from course.grader.batch import run_grade
+from course.modes import all_graded
 from course.platforms.report import build_report
 
 pytestmark = pytest.mark.slow
 
-CFG = load_config()
+# The batch is graded with every exercise graded, so that every fixture's answers run and are judged (a
+# given exercise would run the template's cell instead); the last test grades under the configured split.
+SPLIT_CFG = load_config()
+CFG = dataclasses.replace(SPLIT_CFG, exercise_modes=all_graded(SPLIT_CFG.exercise_modes))
 THRESHOLD = "threshold"
 # Graded three times in all: their results.json scores must not change.
 RERUN = ("solution", "release", "fails-generate-ignores-temperature", "passes-vectorised-alternatives",
@@ -62,9 +67,9 @@ def write_fixture(fixture: fs.Fixture, marker: str, folder: Path) -> Path:
     return path
 
 
-def grade(folder: Path, out: Path, threshold: bool = False) -> int:
+def grade(folder: Path, out: Path, threshold: bool = False, cfg=CFG) -> int:
     quiet = Console(file=io.StringIO(), width=120)
-    return run_grade([folder], out, jobs=2, threshold=threshold, console=quiet)
+    return run_grade([folder], out, jobs=2, threshold=threshold, console=quiet, config=cfg)
 
 
 @pytest.fixture(scope="session")
@@ -230,11 +235,12 @@ def test_solution_scores_full_marks_and_release_zero_with_the_threshold(tmp_path
     folder.mkdir()
     nbf.write(nbf.solution(), folder / "solution.ipynb")
     nbf.write(nbf.release(), folder / "release.ipynb")
-    assert grade(folder, tmp_path / "out", threshold=True) == 0
+    assert grade(folder, tmp_path / "out", threshold=True, cfg=SPLIT_CFG) == 0  # the configured split
     solution = json.loads((tmp_path / "out" / "solution" / "results.json").read_text())
     release = json.loads((tmp_path / "out" / "release" / "results.json").read_text())
     failed = [t["name"] for t in solution["tests"] if t["status"] != "passed"]
-    assert solution["score"] == solution["extra_data"]["max_autograded"] == 100, failed
+    assert solution["score"] == solution["extra_data"]["max_autograded"] == SPLIT_CFG.autograded_points, failed
+    assert {t["tags"][0] for t in solution["tests"]} == {e for e in SPLIT_CFG.points if SPLIT_CFG.mode(e) != "given"}
     perplexity = solution["extra_data"]["perplexity"]
     assert isinstance(perplexity, float) and perplexity < calibration["threshold"]
     assert release["score"] == 0 and all(t["status"] == "failed" for t in release["tests"])

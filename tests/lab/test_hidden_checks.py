@@ -22,9 +22,11 @@ from course.authoring.solution import run_cells, setup_source, solution_sources
 from course.config import load_config
 from course.grader.inprocess import InProcessSession
 from course.grader.probes import save_plan, save_responses
+from course.modes import GIVEN, GRADED, OPTIONAL, all_graded
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = load_config()
+ALL_GRADED_MODES = all_graded(CFG.exercise_modes)
 CHECKS = REPO / "autograder" / "lab_rnn" / "checks"
 OPS = sorted((REPO / "autograder" / "lab_rnn" / "worker").glob("*.py"))
 SEED = 20260101
@@ -32,6 +34,10 @@ THRESHOLD_NAME = "Your CharLSTM, trained by your train_epoch, reaches the held-o
 THRESHOLD_OK = {"status": "ok", "perplexity": 4.7, "bpc": 2.23, "steps_taken": 500, "train_seconds": 1.0,
                 "message": "", "suspicious": False}
 SOLUTION = solution_sources(CFG)
+# A split of every mode, and one mistake in an exercise of each: a given one (never checked), an optional
+# one (checked, 0 points) and a graded one (1 point lost).
+SPLIT = {**ALL_GRADED_MODES, "to_batch_first": GIVEN, "decode": GIVEN, "lstm_cell": OPTIONAL, "generate": OPTIONAL}
+SPLIT_MISTAKES = ("fails-to-batch-first-reshape", "fails-lstm-gate-order", "fails-charlstm-softmax-instead-of-logits")
 STUBS = {e: f"def {e}(*args, **kwargs):\n    raise NotImplementedError()\n" for e in SOLUTION}
 
 # Runs the checks once per data folder in one process: argv = ini, then (data, report) pairs.
@@ -44,7 +50,11 @@ for data, report in zip(sys.argv[3::2], sys.argv[4::2]):
 """
 
 
-def write_data(directory: Path, sources: dict[str, str], plan, threshold: dict | None) -> Path:
+ALL_GRADED = ALL_GRADED_MODES  # the catalogue is judged with every check and every point
+
+
+def write_data(directory: Path, sources: dict[str, str], plan, threshold: dict | None,
+               modes: dict[str, str] = ALL_GRADED) -> Path:
     """Run the plan on the setup cell and these answer cells in-process; save what the plugin reads."""
     session = InProcessSession(run_cells([setup_source(CFG), *sources.values()]), OPS)
     responses = {req.id: session.call(req) for req in plan}
@@ -58,7 +68,7 @@ def write_data(directory: Path, sources: dict[str, str], plan, threshold: dict |
     calibration = directory / "calibration.json"
     calibration.write_text(json.dumps({"threshold": 5.0, "rule": "worst reference seed x 1.10"}))
     (data / "context.json").write_text(json.dumps({"config_path": str(REPO / "course_config.py"),
-                                                   "calibration_path": str(calibration)}))
+                                                   "calibration_path": str(calibration), "modes": modes}))
     return data
 
 
@@ -85,7 +95,12 @@ def reports(tmp_path_factory) -> dict[str, list[dict]]:
     cases.update({v.name: (variant_sources(v, CFG), None) for v in MUTANTS})
     cases.update({v.name: (variant_sources(v, CFG), THRESHOLD_OK) for v in ALTERNATIVES})
     folders = [write_data(root / name, sources, plan, threshold) for name, (sources, threshold) in cases.items()]
-    return dict(zip(cases, run_checks(folders, root)))
+    # The configured split, on answers with a mistake in a given, an optional and a graded exercise.
+    split = dict(SOLUTION)
+    for name in SPLIT_MISTAKES:
+        split.update(BY_NAME[name].sources(SOLUTION))
+    folders.append(write_data(root / "split", split, plan, THRESHOLD_OK, dict(SPLIT)))
+    return dict(zip([*cases, "split"], run_checks(folders, root)))
 
 
 def lost(report: list[dict]) -> dict[str, float]:
@@ -101,7 +116,29 @@ def test_correct_answers_get_every_point(reports):
     report = reports["correct"]
     assert {c["name"]: c["message"] for c in report if not c["passed"]} == {
         THRESHOLD_NAME: "The grader-run training was not run for this submission, so this check could not pass."}
-    assert sum(c["points"] for c in report) == CFG.autograded_points
+    assert sum(c["points"] for c in report) == sum(CFG.points.values())
+    assert {c["mode"] for c in report} == {GRADED}
+
+
+def test_the_split_deselects_given_checks_and_reports_homework_for_no_points(reports):
+    """Under a given/optional/graded split: no check of a given exercise, homework checked and reported for 0."""
+    report = reports["split"]
+    by_exercise: dict[str, list[dict]] = {}
+    for check in report:
+        by_exercise.setdefault(check["tags"][0], []).append(check)
+    assert set(by_exercise) == {e for e, mode in SPLIT.items() if mode != GIVEN} | {"threshold"}
+    for exercise, checks in by_exercise.items():
+        mode = SPLIT.get(exercise, GRADED)
+        assert {c["mode"] for c in checks} == {mode}, exercise
+        assert sum(c["weight"] for c in checks) == CFG.points[exercise], exercise
+        assert sum(c["points"] for c in checks) == (CFG.points[exercise] if mode == GRADED else 0), exercise
+    # the optional exercise's mistake is reported, with its feedback, for no points; the graded one costs points
+    homework = [c for c in by_exercise["lstm_cell"] if not c["passed"]]
+    assert homework and all(c["points"] == 0 for c in homework)
+    assert any("(input, forget, output, cell)" in c["message"] for c in homework)
+    assert {e: points for e, points in lost(report).items() if points} == {"CharLSTM": 1.0}
+    assert sum(c["points"] for c in report if c["passed"]) == sum(
+        points for e, points in CFG.points.items() if SPLIT.get(e, GRADED) == GRADED) - 1
 
 
 @pytest.mark.parametrize("name", [v.name for v in ALTERNATIVES])

@@ -15,6 +15,7 @@ import yaml
 from course.authoring.vendor import PACKAGE
 from course.config import load_config
 from course.lock import canonical, read_lock
+from course.modes import GIVEN, OPTIONAL
 from course.platforms import classroom
 from course.student import classroom as runner
 
@@ -69,7 +70,11 @@ def test_student_workflow_structure(workflow, cfg):
         exercise = args["command"].split()[-1]
         assert args["command"] == f"python {classroom.ENTRY} verdict {runner.RESULTS_FILE} {exercise}"
         assert grader["id"] == classroom.step_id(exercise)
-        assert isinstance(args["max-score"], (int, float)) and args["max-score"] > 0
+        assert isinstance(args["max-score"], (int, float))
+        if cfg.mode(exercise) == OPTIONAL:  # homework: a step of its own, scored 0
+            assert args["max-score"] == 0 and "homework" in grader["name"]
+        else:
+            assert args["max-score"] > 0 and cfg.mode(exercise) == "graded"
     assert "PYTHONPATH" not in json.dumps(workflow)  # the command grader would not pass it on
 
 
@@ -110,8 +115,9 @@ def test_points_add_up_to_the_visible_test_cells(workflow, cfg):
     graders = {s["with"]["command"].split()[-1]: s["with"]["max-score"] for s in job["steps"]
                if "max-score" in s.get("with", {})}
     assert graders == {gid[len("test_"):]: points for gid, points in cells.items()}
-    # Every autograded exercise has its visible test, worth its points; the grader-run threshold has none.
-    assert graders == {k: v for k, v in cfg.points.items() if k != "threshold"}
+    # Every exercise the student writes has its visible test, worth what it counts (0 for homework); a given
+    # exercise has no step (its test is a read-only demo), nor has the grader-run threshold.
+    assert graders == {k: cfg.scored_points[k] for k in cfg.exercises if cfg.mode(k) != GIVEN}
     assert sum(graders.values()) == cfg.autograded_points - cfg.points["threshold"]
 
 
@@ -169,8 +175,11 @@ def workflow_commands(workflow: dict) -> tuple[str, dict[str, str]]:
     return run, checks
 
 
-def classroom_points(repo: Path, workflow: dict, home: Path) -> dict[str, float]:
-    """Run every command of the workflow in ``repo`` with the command grader's environment: points per exercise."""
+def classroom_points(repo: Path, workflow: dict, home: Path) -> dict[str, float | None]:
+    """Run every command of the workflow in ``repo`` with the command grader's environment: points per exercise.
+
+    A passing homework step scores its 0 points; a failing step scores None, so that the two differ.
+    """
     run, checks = workflow_commands(workflow)
     proc = subprocess.run(run, shell=True, cwd=repo, env=command_env(home), capture_output=True, text=True,
                           timeout=600)
@@ -183,14 +192,14 @@ def classroom_points(repo: Path, workflow: dict, home: Path) -> dict[str, float]
         check = subprocess.run(command, shell=True, cwd=repo, env=command_env(home), capture_output=True, text=True,
                                timeout=60)
         assert check.stderr == "", check.stderr  # the command grader fails any test that writes to stderr
-        points[exercise] = max_scores[exercise] if check.returncode == 0 else 0
+        points[exercise] = max_scores[exercise] if check.returncode == 0 else None
     return points
 
 
 def test_solution_scores_every_point_and_the_untouched_release_none(tmp_path, cfg, workflow):
-    expected = {k: v for k, v in cfg.points.items() if k != "threshold"}
+    expected = {k: cfg.scored_points[k] for k in cfg.exercises if cfg.mode(k) != GIVEN}
     for name, source, want in (("solution", cfg.source_notebook, expected),
-                               ("release", cfg.release_notebook, {k: 0 for k in expected})):
+                               ("release", cfg.release_notebook, dict.fromkeys(expected))):
         repo = tmp_path / name
         classroom.write_student_workflow(repo, cfg)
         (repo / cfg.notebook).write_bytes(source.read_bytes())
@@ -202,12 +211,17 @@ def test_runner_scores_visible_tests_one_exercise_at_a_time(tmp_path, cfg, workf
     classroom.write_student_workflow(repo, cfg)
     nb = nbformat.read(str(cfg.release_notebook), as_version=4)
     solution = _answers(nbformat.read(str(cfg.source_notebook), as_version=4))
+    released = _answers(nb)  # the exercises the student writes
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in solution:
+        if gid in released:
             cell.source = solution[gid]
-        if gid == "to_batch_first":  # a realistic mistake
-            cell.source = "def to_batch_first(x):\n    return x.reshape(x.shape[1], x.shape[0], x.shape[2])\n"
+        if gid == "rnn_output_shapes":  # a realistic mistake: output always batch first
+            cell.source = ("def rnn_output_shapes(batch_size, seq_len, input_size, hidden_size, num_layers=1,\n"
+                           "                      bidirectional=False, batch_first=True):\n"
+                           "    d = 2 if bidirectional else 1\n"
+                           "    output = (batch_size, seq_len, d * hidden_size)\n"
+                           "    return output, (num_layers * d, batch_size, hidden_size)\n")
         if gid == "MyRNN":  # not done, but the student emptied its visible test: that must not help
             cell.source = "class MyRNN(nn.Module):\n    def __init__(self, input_size, hidden_size):\n" \
                           "        super().__init__()\n    def forward(self, x, h0=None):\n" \
@@ -216,9 +230,9 @@ def test_runner_scores_visible_tests_one_exercise_at_a_time(tmp_path, cfg, workf
             cell.source = "print('MyRNN: visible tests passed')"
     nbformat.write(nb, str(repo / cfg.notebook))
     points = classroom_points(repo, workflow, tmp_path / "home")
-    assert {e for e, p in points.items() if p == 0} == {"MyRNN", "to_batch_first"}
+    assert {e for e, p in points.items() if p is None} == {"MyRNN", "rnn_output_shapes"}
     results = json.loads((repo / runner.RESULTS_FILE).read_text())
-    assert "reshape" in results["exercises"]["to_batch_first"]["message"]
+    assert "batch_first=False puts seq_len first" in results["exercises"]["rnn_output_shapes"]["message"]
 
 
 def test_verdict_without_results(tmp_path, capsys):

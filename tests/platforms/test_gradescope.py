@@ -313,11 +313,18 @@ def test_run_autograder_grades_as_the_student_gradescope_names(tmp_path, capsys)
 
 
 def _mutant(source: Path, dest: Path) -> None:
-    """The solution with one realistic mistake: to_batch_first reshapes instead of transposing."""
+    """The solution with one realistic mistake in a given, a graded and a homework exercise of the split."""
     nb = nbformat.read(str(source), as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "to_batch_first")
-    cell.source = 'def to_batch_first(x):\n    """[seq_len, batch, features] -> [batch, seq_len, features]."""\n' \
-                  "    return x.reshape(x.shape[1], x.shape[0], x.shape[2])\n"
+    edits = {
+        "to_batch_first": ("return x.transpose(0, 1)", "return x.reshape(x.shape[1], x.shape[0], x.shape[2])"),
+        "MyRNN": ("self.U(h) + self.b)", "self.U(h))"),
+        "lstm_cell": ("i, f, g, o = gates.chunk", "i, f, o, g = gates.chunk"),
+    }
+    for cell in nb.cells:
+        edit = edits.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
+        if edit:
+            assert edit[0] in cell.source
+            cell.source = cell.source.replace(*edit)
     nbformat.write(nb, str(dest))
 
 
@@ -476,7 +483,13 @@ def test_bundle_end_to_end(tmp_path, autograder_root):
     mutant_nb = tmp_path / "mutant.ipynb"
     _mutant(cfg.source_notebook, mutant_nb)
     mutant = _grade(root, mutant_nb, env)
-    lost = {t["tags"][0] for t in mutant["tests"] if t["status"] == "failed"}
-    assert lost == {"to_batch_first"}
+    # The split: the given exercise runs the release's code (no check of it), the graded mistake costs points,
+    # the homework mistake is reported for none.
+    assert (cfg.mode("to_batch_first"), cfg.mode("MyRNN"), cfg.mode("lstm_cell")) == ("given", "graded", "optional")
+    failed = {t["tags"][0] for t in mutant["tests"] if t["status"] == "failed"}
+    assert failed == {"MyRNN", "lstm_cell"}
+    assert not any(t["tags"][0] == "to_batch_first" for t in mutant["tests"])
+    homework = [t for t in mutant["tests"] if t["tags"][0] == "lstm_cell"]
+    assert all(t["max_score"] == 0 and t["extra_data"]["mode"] == "optional" for t in homework)
     assert mutant["score"] == cfg.autograded_points - sum(
-        t["max_score"] for t in mutant["tests"] if t["status"] == "failed")
+        t["max_score"] for t in mutant["tests"] if t["status"] == "failed") < cfg.autograded_points

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
@@ -18,6 +19,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from course.cli import main as course_main
 from course.config import load_config
+from course.modes import GIVEN, OPTIONAL, apply_modes
 from course.platforms.nbgrader_export import ExportError, exercise_points, export_to_gradebook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,9 +32,14 @@ def cfg():
 
 
 def results_json(cfg, student: str, lost: dict[str, float], status: str = "graded") -> dict:
-    """A results.json as `course grade` writes it: two checks per exercise, tagged with the exercise first."""
+    """A results.json as `course grade` writes it: two checks per checked exercise, tagged with the exercise first.
+
+    A given exercise has no check; an optional one's checks are worth 0.
+    """
     tests = []
-    for exercise, points in cfg.points.items():
+    for exercise, points in cfg.scored_points.items():
+        if cfg.mode(exercise) == GIVEN:
+            continue
         for half in (points / 2, points - points / 2):
             missing = min(lost.get(exercise, 0.0), half)
             lost[exercise] = lost.get(exercise, 0.0) - missing
@@ -59,7 +66,9 @@ def course_dir(tmp_path, cfg) -> Path:
     """An nbgrader course directory with two submissions in nbgrader's submitted/ layout."""
     root = tmp_path / "course"
     (root / "source" / cfg.assignment).mkdir(parents=True)
-    shutil.copyfile(cfg.source_notebook, root / "source" / cfg.assignment / cfg.notebook)
+    # nbgrader's source is the split notebook, as `course release` stages it for nbgrader.
+    split = nbformat.from_dict(apply_modes(nbformat.read(str(cfg.source_notebook), as_version=4), cfg.exercise_modes))
+    nbformat.write(split, str(root / "source" / cfg.assignment / cfg.notebook))
     (root / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.course_id = {cfg.course_id!r}\n"
         f"c.ClearSolutions.code_stub = {dict(cfg.nbgrader['ClearSolutions.code_stub'])!r}\n"
@@ -99,9 +108,9 @@ def grades(course_dir: Path, cfg, student: str) -> dict[str, tuple]:
 
 
 def test_exercise_points_follow_the_first_tag(cfg):
-    results = results_json(cfg, "x", {"encode": 1.0, "threshold": 17.0})
+    results = results_json(cfg, "x", {"rnn_output_shapes": 1.0, "threshold": 17.0})
     points = exercise_points(results, list(cfg.points))
-    assert points["encode"] == cfg.points["encode"] - 1 and points["threshold"] == 0
+    assert points["rnn_output_shapes"] == cfg.points["rnn_output_shapes"] - 1 and points["threshold"] == 0
     assert points["MyRNN"] == cfg.points["MyRNN"]  # the second tag (CharLSTM) earns nothing
 
 
@@ -111,7 +120,11 @@ def test_export_writes_autograded_scores_and_nbgrader_exports_them(course_dir, g
     alice = grades(course_dir, cfg, "alice")
     assert alice["test_MyRNN"][:2] == (cfg.points["MyRNN"] - 4.0, None)
     assert alice["test_threshold"] == (0.0, None, False, float(cfg.points["threshold"]))
-    assert alice["test_encode"][0] == cfg.points["encode"]
+    assert alice["test_rnn_output_shapes"][0] == cfg.points["rnn_output_shapes"]
+    # the split: a given exercise has no grade cell, a homework one is worth 0
+    assert not {f"test_{e}" for e in cfg.exercises if cfg.mode(e) == GIVEN} & set(alice)
+    assert {name: row[3] for name, row in alice.items() if name[5:] in cfg.exercise_modes
+            and cfg.mode(name[5:]) == OPTIONAL} == {f"test_{e}": 0.0 for e in cfg.exercises if cfg.mode(e) == OPTIONAL}
     assert alice["q_detach"][0] is None and alice["q_detach"][2] is True  # written answers await a person
     assert all(score == 0.0 for name, (score, *_) in grades(course_dir, cfg, "bob").items() if name.startswith("test_"))
     # formgrader needs the notebook under autograded/; nbgrader's own copy would be kept.
@@ -133,7 +146,7 @@ def test_manual_grades_survive_a_new_export(course_dir, graded, cfg):
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", cfg.course_id) as gb:  # what formgrader does
         name = Path(cfg.notebook).stem
         gb.find_grade("q_detach", name, cfg.assignment, "alice").manual_score = 2.5
-        gb.find_grade("test_encode", name, cfg.assignment, "alice").manual_score = 1.0  # a person overrode it
+        gb.find_grade("test_rnn_output_shapes", name, cfg.assignment, "alice").manual_score = 1.0  # overridden
         gb.db.commit()
     regraded = json.loads((graded / "alice" / "results.json").read_text())
     for test in regraded["tests"]:  # alice fixed MyRNN and resubmitted
@@ -144,7 +157,7 @@ def test_manual_grades_survive_a_new_export(course_dir, graded, cfg):
     alice = grades(course_dir, cfg, "alice")
     assert alice["test_MyRNN"][:3] == (float(cfg.points["MyRNN"]), None, False)
     assert alice["q_detach"][1] == 2.5
-    assert alice["test_encode"][:3] == (float(cfg.points["encode"]), 1.0, True)  # flagged for review, as nbgrader does
+    assert alice["test_rnn_output_shapes"][:3] == (float(cfg.points["rnn_output_shapes"]), 1.0, True)  # flagged
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", cfg.course_id) as gb:
         assert len(gb.students) == 2 and len(gb.find_assignment(cfg.assignment).submissions) == 2
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import json
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from course.authoring.contract import build_contract, signature_of
 from course.authoring.vendor import selfcheck_cell_source, student_sources
 from course.cli import main as cli_main
 from course.config import load_config
+from course.modes import GIVEN, OPTIONAL, all_graded
 from course.student import notebook as nbc
 from course.student import selfcheck as sc
 
@@ -23,8 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "source" / "lab_rnn" / "lab_rnn.ipynb"
 RELEASE = REPO / "release" / "lab_rnn" / "lab_rnn.ipynb"
 
-CONTRACT = build_contract(load_config())
+# The self-check's mechanics are tested on the source notebook with every exercise asked for; the
+# configured split (given exercises left out, optional ones as homework) has tests of its own below.
+CFG = load_config()
+CONTRACT = build_contract(dataclasses.replace(CFG, exercise_modes=all_graded(CFG.exercise_modes)))
 EXERCISES = list(CONTRACT.exercises)
+SPLIT_CONTRACT = build_contract(CFG)
 
 
 def check(path, **kw):
@@ -132,13 +138,43 @@ def test_the_report_says_what_the_grader_trains_and_where_the_estimate_is(tmp_pa
 
 
 def test_untouched_release_is_gradable_but_not_done(tmp_path):
-    # The committed release when there is one, else the same clearing done here with nbgrader's preprocessors.
-    nb = json.loads(RELEASE.read_text()) if RELEASE.is_file() else nbgrader_release()
+    nb = nbgrader_release()  # every exercise cleared by nbgrader's preprocessors
     report = check(write(tmp_path, nb))
     assert report.readable and report.errors == [], report.render()
     assert set(statuses(report).values()) == {sc.NOT_DONE}, report.render()
     assert report.exit_code() == 1
-    assert "0/15 visible tests pass, 15 not done yet" in report.render()
+    assert f"0/{len(EXERCISES)} visible tests pass, {len(EXERCISES)} not done yet" in report.render()
+
+
+def test_the_split_asks_for_graded_and_homework_exercises_only():
+    asked = [name for name in CFG.exercises if CFG.mode(name) != GIVEN]
+    assert list(SPLIT_CONTRACT.exercises) == asked
+    assert SPLIT_CONTRACT.optional == tuple(name for name in asked if CFG.mode(name) == OPTIONAL)
+    assert SPLIT_CONTRACT.written == CONTRACT.written
+
+
+def test_committed_release_under_the_split_homework_never_blocks_ready(tmp_path):
+    """The committed release: its session exercises not done; done, it is READY with the homework still open."""
+    nb = json.loads(RELEASE.read_text())
+    graded = [name for name in SPLIT_CONTRACT.exercises if name not in SPLIT_CONTRACT.optional]
+    report = sc.check_notebook(write(tmp_path, nb), SPLIT_CONTRACT)
+    assert report.readable and report.errors == [], report.render()
+    assert set(statuses(report).values()) == {sc.NOT_DONE}
+    homework = len(SPLIT_CONTRACT.optional)
+    assert (f"0/{len(graded)} visible tests pass, {len(graded)} not done yet."
+            f" Homework (optional, no points): 0/{homework} visible tests pass.") in report.render()
+    solution = load_source()
+    for name in graded:  # the session's exercises done, the homework left as released
+        nb = set_answer(nb, name, nbc.cell_source(cell_by_id(solution, name)))
+    report = sc.check_notebook(write(tmp_path, nb), SPLIT_CONTRACT)
+    assert report.complete and report.exit_code() == 0, report.render()
+    assert {e.name for e in report.exercises if e.optional} == set(SPLIT_CONTRACT.optional)
+    assert all(e.status == sc.NOT_DONE for e in report.exercises if e.optional)
+    assert "READY" in report.render() and "(homework)" in report.render()
+    # A broken homework answer cell is a warning, not an error.
+    nb = set_answer(nb, SPLIT_CONTRACT.optional[0], f"{SPLIT_CONTRACT.optional[0]} = None\n")
+    report = sc.check_notebook(write(tmp_path, nb), SPLIT_CONTRACT, run=False)
+    assert report.errors == [] and any(p.message.startswith("(homework)") for p in report.problems)
 
 
 def test_nbgrader_clearing_leaves_every_definition_checkable():

@@ -1,8 +1,10 @@
-"""Hidden checks: CharLSTM's contract (shapes, state, causality, statefulness, logits)."""
+"""Hidden checks: CharLSTM's contract (shapes, state, causality, statefulness, logits, dropout)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
+RUNS = ("CharLSTM/forward/", "CharLSTM/chunks/")  # the probes of one model in eval mode
 
 
 def config(req) -> str:
@@ -43,11 +45,11 @@ def does_work(expect, req, resp) -> None:
                     "counts only for a model that reads what it is given.")
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 @pytest.mark.tags("CharLSTM")
 def test_charlstm_shapes(plan, probe, expect):
     """CharLSTM returns logits [batch, seq_len, vocab_size]"""
-    for pid in expect.ids(plan, "CharLSTM/"):
+    for pid in expect.ids(plan, *RUNS):
         logits_of(expect, plan[pid], probe(pid))
 
 
@@ -55,7 +57,7 @@ def test_charlstm_shapes(plan, probe, expect):
 @pytest.mark.tags("CharLSTM")
 def test_charlstm_state_shapes(plan, probe, expect):
     """CharLSTM returns the state (h_n, c_n), each [num_layers, batch, hidden_size]"""
-    for pid in expect.ids(plan, "CharLSTM/"):
+    for pid in expect.ids(plan, *RUNS):
         state_of(expect, plan[pid], probe(pid))
 
 
@@ -97,11 +99,43 @@ def test_charlstm_stateful(plan, probe, expect):
 @pytest.mark.points(1)
 @pytest.mark.tags("CharLSTM")
 def test_charlstm_logits(plan, probe, expect):
-    """CharLSTM returns unnormalised logits, not probabilities"""
+    """CharLSTM returns unnormalised logits (log-probabilities accepted), not probabilities"""
     probabilities = True
-    for pid in expect.ids(plan, "CharLSTM/"):
+    for pid in expect.ids(plan, *RUNS):
         logits = logits_of(expect, plan[pid], probe(pid))
         probabilities &= bool(np.all(logits >= 0) and np.allclose(logits.sum(-1), 1.0, atol=1e-4))
     if probabilities:
         expect.fail("CharLSTM returns probabilities (every row sums to 1): return the linear layer's logits; "
                     "cross_entropy applies log-softmax itself.")
+
+
+def dropout_config(req) -> str:
+    p = req.params
+    return (f"CharLSTM({p['vocab_size']}, embed_size={p['embed_size']}, hidden_size={p['hidden_size']}, "
+            f"num_layers={p['num_layers']}, dropout={p['dropout']:g})")
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("CharLSTM")
+def test_charlstm_dropout(plan, probe, expect):
+    """CharLSTM applies dropout in training mode (one layer too), not in eval mode, and none with dropout=0"""
+    for pid in expect.ids(plan, "CharLSTM/dropout/"):
+        req, resp = plan[pid], probe(pid)
+        b, t = req.arrays["x"].shape
+        shape = (b, t, req.params["vocab_size"])
+        got = {}
+        for name in ("train_1", "train_2", "eval_1", "eval_2"):
+            expect.sequence(resp.value.get(name), "CharLSTM.forward should return the tuple (logits, state); it", 2)
+            got[name] = expect.tensor(resp, f"logits_{name}", f"logits of {dropout_config(req)}", shape=shape)
+        if not expect.close(got["eval_1"], got["eval_2"], atol=1e-6, rtol=1e-6):
+            expect.fail(f"{dropout_config(req)} in eval mode gave different logits for the same input: dropout must "
+                        "be off after model.eval() (use nn.Dropout modules, not F.dropout with training=True).")
+        random = not expect.close(got["train_1"], got["train_2"], atol=1e-6, rtol=1e-6)
+        if req.params["dropout"] > 0 and not random:
+            layers = "with one layer, " if req.params["num_layers"] == 1 else ""
+            expect.fail(f"{dropout_config(req)} in training mode gave the same logits twice: {layers}dropout should "
+                        "act on the embeddings and before the linear layer (nn.Dropout), whatever the number of "
+                        "layers; nn.LSTM's own dropout only acts between layers.")
+        if req.params["dropout"] == 0 and random:
+            expect.fail(f"{dropout_config(req)} in training mode gave different logits for the same input: with "
+                        "dropout=0 nothing should be random.")

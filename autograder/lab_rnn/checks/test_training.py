@@ -63,6 +63,19 @@ def test_train_epoch_detaches_state(plan, probe, expect):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("train_epoch")
+def test_train_epoch_training_mode(plan, probe, expect):
+    """train_epoch puts the model in training mode (model.train()) before its forwards"""
+    _, resp = train_run(expect, plan, probe)
+    calls = calls_of(expect, resp)
+    if not calls:
+        expect.fail("train_epoch never called the model.")
+    if any(c.get("training") is not True for c in calls):
+        expect.fail("The model came in eval mode, as perplexity and generate leave it, and train_epoch ran it in eval "
+                    "mode: call model.train() at the start of train_epoch, so that dropout acts while training.")
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("train_epoch")
 def test_train_epoch_mean_loss(plan, probe, expect):
     """train_epoch returns the mean cross-entropy loss as a float"""
     req, resp = train_run(expect, plan, probe)

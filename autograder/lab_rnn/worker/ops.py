@@ -216,6 +216,27 @@ def charlstm(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
     return reply.done()
 
 
+@op("charlstm_dropout")
+def charlstm_dropout(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
+    """The student's CharLSTM built with ``dropout``: two forwards in training mode, then two in eval mode.
+
+    Each forward reseeds torch differently, so that dropout, when it acts, draws other masks.
+    """
+    torch.manual_seed(int(params["seed"]))
+    model = symbol(ns, "CharLSTM")(int(params["vocab_size"]), embed_size=int(params["embed_size"]),
+                                   hidden_size=int(params["hidden_size"]), num_layers=int(params["num_layers"]),
+                                   dropout=float(params["dropout"]))
+    x = tensor_in(arrays, "x")
+    reply = Reply()
+    with torch.no_grad():
+        for mode, names in (("train", ("train_1", "train_2")), ("eval", ("eval_1", "eval_2"))):
+            model.train(mode == "train")
+            for k, name in enumerate(names):
+                torch.manual_seed(int(params["seed"]) + 1 + k)
+                reply.structure(name, model(x), (f"logits_{name}", (f"state_{name}", (f"h_{name}", f"c_{name}"))))
+    return reply.done()
+
+
 class GraderLM(nn.Module):
     """The grader's character LSTM with plan weights; it records how it is called.
 
@@ -301,6 +322,8 @@ def train_epoch(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
     optimizer.register_step_pre_hook(lambda *_: norms.append(grad_norm(model)))
     fn = symbol(ns, "train_epoch")
     reply = Reply()
+    if params.get("eval_first"):
+        model.eval()  # as perplexity and generate leave it: train_epoch must switch it back to training
     try:
         reply.values["result"] = describe(fn(model, batches, optimizer, clip=float(params["clip"])))
     except Exception as exc:
