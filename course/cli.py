@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="train the calibration families, choose the recipe and the threshold")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: CALIBRATION_SEEDS)")
     p.add_argument("--jobs", type=int, default=1, help="training processes side by side, one thread each (default 1)")
-    p.add_argument("--out", default=None, help="where to write calibration.json (default: autograder/<assignment>/)")
+    p.add_argument("--out", default=None,
+                   help="a file, or a folder to write calibration.json into (default: autograder/<assignment>/)")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("report", help="cohort report (HTML and PNG plots) of a grading output folder")

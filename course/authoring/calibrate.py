@@ -14,8 +14,10 @@ import itertools
 import json
 import math
 import multiprocessing
+import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +30,7 @@ import torch
 from course.authoring.solution import run_cells
 from course.config import CourseConfig, Recipe, load_config
 from course.corpus import Corpus, load_course_corpus
+from course.errors import UserError
 from course.grader.calibration import CalibrationError, calibration_key, family_cells
 from course.grader.inprocess import InProcessSession
 from course.grader.lab import CHECKS_DIR, lab_module, op_module_paths
@@ -381,6 +384,29 @@ def calibration_record(cfg: CourseConfig, corpus: Corpus, runner: Runner, chosen
     }
 
 
+def calibration_target(out: Path | None, cfg: CourseConfig) -> Path:
+    """The file ``course calibrate`` writes: ``out`` itself, or calibration.json inside it when it is a folder.
+
+    Raises:
+        UserError: its folder cannot be created or written to.
+    """
+    path = Path(out) if out else cfg.calibration_path
+    if path.is_dir():
+        path = path / cfg.calibration_path.name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create {path.parent} ({exc.strerror}).") from None
+    try:  # a file can be created beside it (a permission, a read-only or pseudo file system)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".calibrate-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {out}: nothing can be written in {path.parent} ({exc.strerror}).") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"--out {out}: {path} cannot be written; choose a writable file or folder.")
+    return path
+
+
 def main_calibrate(seeds: tuple[int, ...] | None = None, jobs: int = 1, out: Path | None = None) -> int:
     """Calibrate the perplexity threshold and write calibration.json.
 
@@ -395,7 +421,7 @@ def main_calibrate(seeds: tuple[int, ...] | None = None, jobs: int = 1, out: Pat
     cfg = load_config()
     corpus = load_course_corpus(cfg)
     seeds = tuple(seeds or cfg.threshold.calibration_seeds)
-    out = Path(out or cfg.calibration_path)
+    out = calibration_target(out, cfg)  # before an hour of training: a bad --out fails now
     t = cfg.threshold
     print(corpus.describe())
     print(f"calibrating over {len(t.candidates())} candidate recipes (lr {list(t.candidate_lrs)}, batch "
@@ -406,8 +432,15 @@ def main_calibrate(seeds: tuple[int, ...] | None = None, jobs: int = 1, out: Pat
     except CalibrationError as exc:
         print(f"course calibrate: refused: {exc}", file=sys.stderr)
         return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    text = json.dumps(record, indent=1, sort_keys=True) + "\n"
+    try:
+        out.write_text(text)
+    except OSError as exc:  # the runs are an hour's work: keep them somewhere
+        kept = Path(tempfile.mkstemp(prefix="calibration-", suffix=".json")[1])
+        kept.write_text(text)
+        print(f"course calibrate: cannot write {out} ({exc.strerror}); the calibration is kept in {kept}: copy it "
+              f"to {cfg.calibration_path}.", file=sys.stderr)
+        return 1
     print(f"threshold {record['threshold']:.3f} ({record['rule']}); trigram {record['trigram_perplexity']:.3f}")
     print(f"wrote {out}")
     return 0

@@ -17,6 +17,7 @@ from course.authoring import calibrate
 from course.authoring.calibrate import main_calibrate, trigram_perplexity
 from course.config import Recipe, load_config
 from course.corpus import load_course_corpus
+from course.errors import UserError
 from course.grader.calibration import CalibrationError, check_calibration, family_digest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -232,3 +233,20 @@ def test_calibration_trains_the_source_notebooks_solution_cells(course_dir, tmp_
     run = calibrate.train_run(str(cfg.path), "reference", 0, 1e-2, 8, [25, 50])
     assert [p["status"] for p in run["points"]] == ["error", "error"]
     assert "ValueError: edited" in run["points"][0]["message"]
+
+
+def test_out_may_name_a_folder_and_a_bad_one_fails_before_any_training(tmp_path, monkeypatch):
+    (tmp_path / "course").mkdir()
+    course_folder(tmp_path / "course", monkeypatch)
+    cfg = load_config()
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    assert calibrate.calibration_target(folder, cfg) == folder / "calibration.json"
+    assert calibrate.calibration_target(folder / "new" / "c.json", cfg) == folder / "new" / "c.json"
+    assert calibrate.calibration_target(None, cfg) == cfg.calibration_path
+    (tmp_path / "a-file").write_text("")
+    trained = []
+    monkeypatch.setattr(calibrate, "run_calibration", lambda *a, **k: trained.append(a))
+    with pytest.raises(UserError, match="cannot create"):
+        main_calibrate(out=tmp_path / "a-file" / "calibration.json")
+    assert not trained
