@@ -309,8 +309,10 @@ def run_calibration(cfg: CourseConfig, corpus: Corpus, seeds: Sequence[int] | No
     say("1. the correct variants under every candidate learning rate and batch")
     runner.ensure(families[CORRECT], seeds, pairs)
     rows = {r: judge_recipe(runner, r, families, seeds, trigram) for r in t.candidates()}
+    # Cheapest first by the work a recipe is (characters trained: batch x steps), which does not
+    # vary with the machine's load; the measured CPU seconds only order recipes of equal work.
     order = sorted((r for r in rows if rows[r]["correct_side"]),
-                   key=lambda r: (rows[r]["cost_cpu_s"], r.steps, r.batch))
+                   key=lambda r: (r.batch * r.steps, rows[r]["cost_cpu_s"], r.steps, r.batch, r.lr))
     chosen = None
     say("2. the broken and learns-anyway variants, cheapest recipe first")
     for recipe in order:
@@ -330,12 +332,19 @@ def run_calibration(cfg: CourseConfig, corpus: Corpus, seeds: Sequence[int] | No
     return calibration_record(cfg, corpus, runner, chosen, row, table, families, seeds, split, trigram, lambdas)
 
 
+def untrained_bugs(cfg: CourseConfig) -> list[dict[str, Any]]:
+    """The catalogue's bugs the grader-run training cannot see by construction, with the check that grades each."""
+    titles = check_titles(cfg)
+    return [{"bug": bug, "why": why,
+             "caught_by": [f"{check}: {titles[check]}" if check in titles else (check or "no hidden check sees it")]}
+            for bug, why, check in lab_module(cfg, "variants").NOT_TRAINED]
+
+
 def calibration_record(cfg: CourseConfig, corpus: Corpus, runner: Runner, chosen: Recipe, row: dict[str, Any],
                        table: list[dict[str, Any]], families: dict[str, list[str]], seeds: Sequence[int], split,
                        trigram: float, lambdas) -> dict[str, Any]:
     """calibration.json: the key, the chosen recipe and threshold, both margins, the tables and the band."""
     t = cfg.threshold
-    catalogue = lab_module(cfg, "variants")
     titles = check_titles(cfg)
     family_of = {n: f for f, names in families.items() for n in names}
     runs = [{"variant": run["variant"], "family": family_of[run["variant"]], "seed": run["seed"], "lr": run["lr"],
@@ -351,9 +360,7 @@ def calibration_record(cfg: CourseConfig, corpus: Corpus, runner: Runner, chosen
         cannot.append({"variant": name, "perplexity": [round(v, 4) if math.isfinite(v) else None for v in values],
                        "threshold_catches": f"{caught} of {len(values)} seeds",
                        "caught_by": [f"{c}: {titles.get(c, c)}" for c in sorted(variant.fails_checks)]})
-    for bug, why, check in catalogue.NOT_TRAINED:
-        cannot.append({"bug": bug, "why": why, "caught_by": [f"{check}: {titles[check]}" if check in titles else
-                                                           (check or "no hidden check on this branch yet")]})
+    cannot += untrained_bugs(cfg)
     threshold = row["threshold"]
     return {
         **calibration_key(cfg, corpus),

@@ -31,9 +31,9 @@ pytestmark = pytest.mark.slow
 def course(tmp_path_factory):
     """A copy of the repository whose course_config.py sets SPLIT, released there; its configuration."""
     root = tmp_path_factory.mktemp("split") / "repo"
-    for name in ("course", "source", "release", "autograder"):
+    for name in ("course", "source", "release", "autograder", "corpus"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-    for name in ("nbgrader_config.py", "pyproject.toml"):
+    for name in ("nbgrader_config.py", "pyproject.toml", "requirements.lock"):
         shutil.copy(REPO / name, root / name)
     text = (REPO / "course_config.py").read_text(encoding="utf-8")
     text, count = re.subn(r"^EXERCISES = \{.*?^\}$", f"EXERCISES = {SPLIT!r}", text, count=1, flags=re.M | re.S)
