@@ -20,6 +20,7 @@ from course.authoring.jupyter_env import isolated_env
 from course.authoring.release import CORPUS_CELL_ID, set_assignments
 from course.config import load_config
 from course.grader.lab import lab_module
+from course.modes import apply_modes
 
 REPO = Path(__file__).resolve().parent.parent
 # The submissions graded, from autograder/lab_rnn/variants.py: a realistic mistake and a correct alternative
@@ -47,14 +48,15 @@ def recipe() -> dict:
     return json.loads(load_config().calibration_path.read_text())["recipe"]
 
 
-def made_distinct(nb: dict, k: int) -> dict:
-    """The notebook with a comment naming copy k in its CharLSTM cell: every student's code differs, so that no
-    copy reuses another's cached training."""
+def made_distinct(nb: dict, name: str, k: int) -> dict:
+    """The notebook with a comment naming variant ``name``'s copy k in its CharLSTM cell: every student's code
+    differs, so that no submission reuses another's cached training (the cache is keyed by the code the
+    training runs, and a mutant of another exercise trains the solution's CharLSTM and train_epoch)."""
     nb = copy.deepcopy(nb)
     for cell in nb["cells"]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "CharLSTM":
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cell["source"] = f"# copy {k}\n{src}"
+            cell["source"] = f"# {name}, copy {k}\n{src}"
     return nb
 
 
@@ -108,7 +110,7 @@ def write_submissions(chosen: dict[str, dict], copies: int, steps: int | None, f
         if steps is not None:  # one training on each side: nor the notebook's optional estimate cell either
             nb = set_parameters(nb, parameters_override(steps))
             nb["cells"] = [c for c in nb["cells"] if c.get("id") != ESTIMATE_CELL]
-        subs += [write(made_distinct(nb, i), folder / f"{name}-{i}.ipynb") for i in range(copies)]
+        subs += [write(made_distinct(nb, name, i), folder / f"{name}-{i}.ipynb") for i in range(copies)]
     return subs
 
 
@@ -179,12 +181,12 @@ def breakdown(results: list[dict]) -> dict[str, float]:
 
 
 def nbgrader_course(root: Path, steps: int | None) -> None:
-    """An nbgrader course generated from the source notebook, hidden tests included (its parameters: see
-    ``write_submissions``)."""
+    """An nbgrader course generated from the source notebook of the course's split (as `course release`
+    stages it), hidden tests included (its parameters: see ``write_submissions``)."""
     cfg = load_config()
     source = root / "source" / cfg.assignment
     source.mkdir(parents=True)
-    nb = json.loads(cfg.source_notebook.read_text())
+    nb = apply_modes(json.loads(cfg.source_notebook.read_text()), cfg.exercise_modes)
     if steps is not None:
         nb = set_parameters(nb, parameters_override(steps))
     (source / cfg.notebook).write_text(json.dumps(nb))

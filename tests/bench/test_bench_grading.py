@@ -32,10 +32,12 @@ def test_submissions_carry_the_graders_training_budget(tmp_path):
     spec = importlib.util.spec_from_file_location("bench_grading", REPO / "bench" / "grading.py")
     grading = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grading)
-    chosen = {k: v for k, v in grading.variants().items() if k in grading.QUICK_VARIANTS}
+    # a mutant of another exercise trains the solution's CharLSTM and train_epoch: it must not share its cache entry
+    chosen = {k: v for k, v in grading.variants().items() if k in (*grading.QUICK_VARIANTS, "fails-lstm-gate-order")}
     subs = grading.write_submissions(chosen, 2, 37, tmp_path)
     assert [s.name for s in subs] == ["solution-0.ipynb", "solution-1.ipynb", "untouched-release-0.ipynb",
-                                      "untouched-release-1.ipynb"]
+                                      "untouched-release-1.ipynb", "fails-lstm-gate-order-0.ipynb",
+                                      "fails-lstm-gate-order-1.ipynb"]
     recipe = json.loads((REPO / "autograder" / "lab_rnn" / "calibration.json").read_text())["recipe"]
     assert grading.parameters_override(37)["BATCH_SIZE"] == recipe["batch"]
     assert grading.parameters_override(37)["LR"] == recipe["lr"]
@@ -51,4 +53,4 @@ def test_submissions_carry_the_graders_training_budget(tmp_path):
                                   == "CharLSTM")))
         corpus = next(c for c in cells if c.get("id") == "load-corpus")
         assert f'CORPUS_FILE = "{REPO / "corpus" / "pydoc_topics.txt"}"' in "".join(corpus["source"])
-    assert len(charlstm) == 4  # every copy differs: none reuses another's cached training
+    assert len(charlstm) == 6  # every copy differs: none reuses another's cached training
