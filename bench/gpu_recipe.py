@@ -1,5 +1,5 @@
 """The notebook's GPU recipe run by the notebook's own training cell, full size on a GPU or scaled down on a CPU."""
-# What it answers: with the GPU configuration (2 x 512, about 118 passes over the training text),
+# What it answers: with the GPU configuration (2 x 512, about 59 passes over the training text),
 # does the held-out loss get worse by the end, and does the training cell's kept checkpoint protect
 # the result? Without a GPU the recipe is scaled down so that it keeps what drives overfitting: the
 # same passes over the text and about the same parameters per training character. `--scale 16`

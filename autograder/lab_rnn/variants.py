@@ -390,7 +390,7 @@ class CharLSTM(nn.Module):
             zeros = torch.zeros(self.num_layers, batch, self.hidden_size, device=x.device)
             state = (zeros, zeros)
         h, c = list(state[0]), list(state[1])  # one [batch, hidden] per layer
-        emb = self.embed(x)  # [batch, seq_len, embed]
+        emb = self.drop(self.embed(x))  # [batch, seq_len, embed]
         tops = []
         for t in range(seq_len):
             inp = emb[:, t]
@@ -399,7 +399,7 @@ class CharLSTM(nn.Module):
                 inp = self.drop(h[k]) if k < self.num_layers - 1 else h[k]
             tops.append(inp)
         out = torch.stack(tops, dim=1)  # [batch, seq_len, hidden]
-        return self.head(out), (torch.stack(h), torch.stack(c))
+        return self.head(self.drop(out)), (torch.stack(h), torch.stack(c))
 '''
 
 PREALLOCATED_MYRNN = '''

@@ -46,7 +46,7 @@ def test_the_recipe_is_the_notebooks_and_scales_as_documented(gr):
 
 def test_a_short_scaled_run_keeps_its_best_evaluation(gr, tmp_path):
     out = tmp_path / "gpu.json"
-    assert gr.main(["--steps-factor", "0.02", "--set", "EVAL_EVERY=10", "SAMPLES=1", "--out", str(out)]) == 0
+    assert gr.main(["--steps-factor", "0.04", "--set", "EVAL_EVERY=10", "SAMPLES=1", "--out", str(out)]) == 0
     (run,) = json.loads(out.read_text())["runs"]
     assert run["scale"] == 16 and run["settings"]["STEPS"] == 60 and run["overrides"]["EVAL_EVERY"] == 10
     assert run["steps"][-1] == 60 and len(run["heldout_bpc"]) == len(run["steps"]) >= 6

@@ -30,10 +30,14 @@ def submitted(root: Path, students: dict) -> Path:
     return root
 
 
+# extra_data that may differ between runs of the same submission (the training's result itself may not)
+RUN_DEPENDENT = ("submission_id", "timestamp", "timings", "threshold_seconds", "threshold_cache")
+
+
 def comparable(results: dict) -> dict:
-    """Everything in results.json that must not depend on the run: all but timings, the folder name and the
-    file's time."""
-    extra = {k: v for k, v in results["extra_data"].items() if k not in ("submission_id", "timestamp")}
+    """Everything in results.json that must not depend on the run: all but timings, the folder name, the
+    file's time and whether the grader-run training came from the cache."""
+    extra = {k: v for k, v in results["extra_data"].items() if k not in RUN_DEPENDENT}
     tests = [{k: t[k] for k in ("name", "score", "max_score", "status", "output", "tags")} for t in results["tests"]]
     return {"score": results["score"], "output": results["output"], "tests": tests, "extra": extra}
 

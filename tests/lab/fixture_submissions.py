@@ -23,12 +23,16 @@ import nbfactory as nbf
 from harness import attack_code
 
 from autograder.lab_rnn import variants
+from course.config import load_config
 
 Built = dict | bytes  # a notebook dict, or raw bytes for files that are not notebooks
 # The autograded exercises (POINTS in course_config.py) except the grader-run training.
 EXERCISES = ("MyRNN", "lstm_cell", "to_batch_first", "batch_sequences", "rnn_output_shapes", "top_layer_final_state",
              "final_state_from_output", "build_vocab", "encode", "decode", "make_batches", "CharLSTM", "train_epoch",
              "perplexity", "generate")
+# What the release still asks for: a given exercise of the configured split is worked code there,
+# so the untouched release keeps its points (the batch grades every exercise).
+ASKED = tuple(e for e in EXERCISES if load_config().mode(e) != "given")
 SLEEPER = "sleeper_ignoring_sigterm"  # the payload of the attacks that start a child which outlives its worker
 
 
@@ -63,8 +67,8 @@ def _fx(name, build, loses=(), zero=(), **kw) -> Fixture:
 
 def from_variant(variant: variants.Variant) -> Fixture:
     """The catalogue's variant as a notebook, with its expected outcome."""
-    return Fixture(variant.name, lambda marker: variants.variant_notebook(variant), variant.loses, variant.zero,
-                   feedback=variant.feedback)
+    return Fixture(variant.name, lambda marker: variants.variant_notebook(variant),
+                   variant.loses - {variants.THRESHOLD}, variant.zero, feedback=variant.feedback)
 
 
 def patched(grade_id: str, *pairs: tuple[str, str], base: dict | None = None) -> dict:
@@ -240,12 +244,12 @@ HOSTILE = [
     _fx("hostile-lying-tensor-subclass", lambda m: nbf.with_answers(to_batch_first=code("lying_tensor_subclass", m)),
         {"to_batch_first"}, {"to_batch_first"}, honest=("fails-to-batch-first-reshape",)),
     _fx("hostile-lying-eq", lying_eq, ALWAYS_EQUAL_CELLS, ALWAYS_EQUAL_CELLS),
-    _fx("hostile-forged-results-and-passed-lines", forged, EXERCISES, EXERCISES, honest=("release",),
+    _fx("hostile-forged-results-and-passed-lines", forged, ASKED, ASKED, honest=("release",),
         feedback=("All tests passed! Score: 100/100",)),
     _fx("hostile-memory-bomb", memory_bomb, {"encode", "perplexity"}, {"encode", "perplexity"}),
     _fx("hostile-deleted-answer-cell", lambda m: nbf.without_answer("build_vocab"), {"build_vocab"}, {"build_vocab"},
         feedback=("No answer cell for `build_vocab`",)),
-    _fx("hostile-edited-tests-and-points-on-release", edited_release_tests, EXERCISES, EXERCISES, honest=("release",)),
+    _fx("hostile-edited-tests-and-points-on-release", edited_release_tests, ASKED, ASKED, honest=("release",)),
     _fx("hostile-truncated-json", truncated, EXERCISES, EXERCISES, status="rejected",
         feedback=("its JSON is broken", "perhaps truncated")),
     _fx("hostile-binary-file", binary, EXERCISES, EXERCISES, status="rejected", feedback=("not UTF-8 text",)),
@@ -253,7 +257,7 @@ HOSTILE = [
 
 BASELINES = [
     _fx("solution", lambda m: nbf.solution()),
-    _fx("release", lambda m: nbf.release(), EXERCISES, EXERCISES, feedback=("not done yet",)),
+    _fx("release", lambda m: nbf.release(), ASKED, ASKED, feedback=("not done yet",)),
 ]
 
 FIXTURES: list[Fixture] = [*BASELINES, *MUTANTS, *ALTERNATIVES, *HOSTILE]

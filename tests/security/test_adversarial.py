@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -42,10 +43,21 @@ from course.grader.submission import discover
 LEVEL = probing.probe_isolation()
 CONTROLS = {
     "control-solution": lambda: nbfactory.solution(),
-    "control-mutant-to-batch-first-reshape": lambda: variant_notebook(BY_NAME["fails-to-batch-first-reshape"]),
+    "control-mutant-myrnn-without-bias": lambda: variant_notebook(BY_NAME["fails-myrnn-without-bias"]),
 }
 GRADER_PEAK_RSS_KB = 1_500_000  # the grader keeps every probe reply until the checks run
 
+
+
+def every_exercise_graded(repo: Path) -> Path:
+    """The copy's course_config.py with every exercise graded: the attacks sit in the cells of every
+    exercise, and a given exercise's cell is never run (the grader runs the release's worked code)."""
+    path = repo / "course_config.py"
+    text, count = re.subn(r"^EXERCISES = \{.*?^\}$", "EXERCISES = {}", path.read_text(encoding="utf-8"), count=1,
+                          flags=re.M | re.S)
+    assert count == 1, "course_config.py has no EXERCISES = {...} block"
+    path.write_text(text, encoding="utf-8")
+    return repo
 
 
 def not_run_reason(entry: Entry) -> str | None:
@@ -131,7 +143,7 @@ def run_campaign(base: Path) -> Campaign:
     for d in dirs.values():
         d.mkdir()
     outs = {name: base / f"out-{name}" for name in ("alone", "hostile", "threshold")}
-    repo = copy_repository(base / "repo")
+    repo = every_exercise_graded(copy_repository(base / "repo"))
     env = Env(marker=marker, tcp_port=listeners.tcp.getsockname()[1], udp_port=listeners.udp.getsockname()[1],
               abstract=listeners.abstract_name, canary_dir=str(dirs["canary"]), out_dir=str(outs["hostile"]),
               tmpdir=str(dirs[f"grader-tmp-{marker}"]), control_id="control-solution", repo=str(repo))
@@ -206,7 +218,7 @@ def test_controls_score_as_when_graded_alone(campaign, control):
 
     assert summary(inside) == summary(alone)
     assert alone["extra_data"]["fingerprint"] == inside["extra_data"]["fingerprint"]
-    cfg = load_config()
+    cfg = load_config(Path(campaign.env.repo) / "course_config.py")  # every exercise graded there
     full_without_threshold = cfg.autograded_points - cfg.points["threshold"]
     if control == "control-solution":
         assert alone["score"] == full_without_threshold

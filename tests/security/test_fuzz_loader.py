@@ -216,8 +216,8 @@ def test_grader_and_self_check_agree_on_the_known_refusals(name):
     elif name == "julia-language-info":
         odd["metadata"] = {"language_info": {"name": "julia"}}
     elif name == "answer-as-markdown":
-        next(c for c in odd["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "encode")[
-            "cell_type"] = "markdown"
+        next(c for c in odd["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "generate")[
+            "cell_type"] = "markdown"  # an exercise the configured split asks for
     elif name == "too-many-cells":
         odd["cells"] = odd["cells"] * (CFG.limits.max_cells // len(odd["cells"]) + 1)
     elif name == "release":
@@ -228,7 +228,7 @@ def test_grader_and_self_check_agree_on_the_known_refusals(name):
     assert grader == student
     expect_readable = name in ("solution", "release", "answer-as-markdown")
     assert grader[0] is expect_readable, name
-    assert grader[1] == (["encode"] if name == "answer-as-markdown" else [])
+    assert grader[1] == (["generate"] if name == "answer-as-markdown" else [])
 
 
 def fake_checks(st_: State) -> None:
