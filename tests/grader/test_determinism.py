@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 ASSIGNMENT = load_config().assignment
 SUBMISSIONS = {  # student id -> notebook: the solution and two realistic mistakes in different exercises
     "alice": lambda: nbfactory.solution(),
-    "bob": lambda: variant_notebook(BY_NAME["fails-to-batch-first-reshape"]),
-    "carol": lambda: variant_notebook(BY_NAME["fails-lstm-forget-and-input-gates-swapped"]),
+    "bob": lambda: variant_notebook(BY_NAME["fails-myrnn-without-bias"]),  # a graded exercise of the split
+    "carol": lambda: variant_notebook(BY_NAME["fails-charlstm-ignores-state"]),
 }
 THRESHOLD_ENV = "COURSE_TEST_THRESHOLD_DETERMINISM"  # set to 1 to also compare grader-trained perplexities
 

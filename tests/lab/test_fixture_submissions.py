@@ -120,7 +120,9 @@ def test_registry_names_state_outcomes_and_cover_every_exercise():
     assert set(fs.EXERCISES) == set(CFG.points) - {THRESHOLD}
     mutated = {ex for f in fs.MUTANTS for ex in f.loses}
     assert mutated == set(fs.EXERCISES), f"no mutant for {set(fs.EXERCISES) - mutated}"
-    assert all(len(f.loses) == 1 for f in fs.MUTANTS), "a mutant breaks exactly one exercise"
+    # one exercise each; a bug only the grader-run training can see loses nothing in this batch (no training)
+    assert all(len(f.loses) <= 1 for f in fs.MUTANTS), "a mutant breaks at most one exercise"
+    assert all(f.loses or fs.variants.BY_NAME[f.name].loses == {THRESHOLD} for f in fs.MUTANTS)
 
 
 def test_batch_completes_with_a_result_for_every_fixture(batch):
