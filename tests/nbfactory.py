@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
+from course.authoring.release import code_stub
 from course.config import load_config
 from course.student import notebook as nbc
+
+SOLUTION_REGION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.M | re.S)
 
 
 def solution() -> dict:
@@ -17,6 +21,24 @@ def solution() -> dict:
 def release() -> dict:
     """The untouched student notebook."""
     return json.loads(load_config().release_notebook.read_text(encoding="utf-8"))
+
+
+def every_exercise_asked() -> dict:
+    """The release as a course that grades every exercise would hand it out: each exercise the
+    split gives as worked code becomes the answer cell nbgrader makes of its source cell (stub and all)."""
+    cfg = load_config()
+    nb = release()
+    source = {nbc.grade_id(c): c for c in solution()["cells"] if nbc.is_answer_cell(c)}
+    stub = code_stub(cfg)
+    for index, cell in enumerate(nb["cells"]):
+        gid = nbc.grade_id(cell)
+        if gid in source and not nbc.is_answer_cell(cell):
+            asked = copy.deepcopy(source[gid])
+            asked["source"] = SOLUTION_REGION.sub(
+                lambda m: "".join(f"{m['indent']}{line}\n" for line in stub.splitlines()), nbc.cell_source(asked))
+            asked.update(outputs=[], execution_count=None)
+            nb["cells"][index] = asked
+    return nb
 
 
 def answer_ids() -> list[str]:

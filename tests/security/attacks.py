@@ -100,7 +100,7 @@ class Entry:
 
 
 def attack(**cells: str | tuple[str, str]) -> Callable[[Env, Path], None]:
-    """A builder: the released notebook with these answer cells replaced by attack files.
+    """A builder: the release (every exercise asked) with these answer cells replaced by attack files.
 
     Args:
         cells: grade_id -> the attack file's stem, or (stem, payload stem) for an attack that
@@ -112,7 +112,7 @@ def attack(**cells: str | tuple[str, str]) -> Callable[[Env, Path], None]:
         for gid, spec in cells.items():
             name, payload = spec if isinstance(spec, tuple) else (spec, None)
             code[gid] = attack_code(name, env.consts(), payload)
-        nbfactory.write(nbfactory.with_answers(nbfactory.release(), **code), path)
+        nbfactory.write(nbfactory.with_answers(nbfactory.every_exercise_asked(), **code), path)
 
     return build
 
@@ -132,11 +132,11 @@ def notebook(make: Callable[[Env], dict]) -> Callable[[Env, Path], None]:
 
 
 def _release_bytes() -> bytes:
-    return json.dumps(nbfactory.release(), indent=1).encode()
+    return json.dumps(nbfactory.every_exercise_asked(), indent=1).encode()
 
 
 def _many_cells(env: Env) -> dict:
-    nb = nbfactory.release()
+    nb = nbfactory.every_exercise_asked()
     empty = {"cell_type": "code", "metadata": {}, "source": "", "outputs": [], "execution_count": None}
     nb["cells"] = [empty] * 100_000
     return nb
@@ -175,7 +175,7 @@ def _symlink(env: Env, path: Path) -> None:
 
 
 def _unknown_cell_type(env: Env) -> dict:
-    nb = nbfactory.release()
+    nb = nbfactory.every_exercise_asked()
     for cell in nb["cells"]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "MyRNN":
             cell["cell_type"] = "x\ud800" * 10_000  # a lone surrogate: not writable as UTF-8
@@ -183,7 +183,7 @@ def _unknown_cell_type(env: Env) -> dict:
 
 
 def _duplicated_ids(env: Env) -> dict:
-    nb = nbfactory.release()
+    nb = nbfactory.every_exercise_asked()
     later = []
     for cell in nb["cells"]:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -199,7 +199,7 @@ def _duplicated_ids(env: Env) -> dict:
 
 def _huge_answer(env: Env) -> dict:
     payload = f"\nopen({env.canary_dir + '/huge-cell-ran'!r}, 'w')\n"
-    return nbfactory.with_answers(nbfactory.release(), MyRNN="# " + "x" * 10_000_000 + payload)
+    return nbfactory.with_answers(nbfactory.every_exercise_asked(), MyRNN="# " + "x" * 10_000_000 + payload)
 
 
 # --- checks ------------------------------------------------------------------------------------------------
