@@ -25,7 +25,10 @@ def release() -> dict:
 
 def every_exercise_asked() -> dict:
     """The release as a course that grades every exercise would hand it out: each exercise the
-    split gives as worked code becomes the answer cell nbgrader makes of its source cell (stub and all)."""
+    split gives as worked code becomes the answer cell nbgrader makes of its source cell (stub and all).
+
+    (tests/platforms/similarity_cohort.py stubs the same way on its own: bench/report.py imports it
+    without the test helpers.)"""
     cfg = load_config()
     nb = release()
     source = {nbc.grade_id(c): c for c in solution()["cells"] if nbc.is_answer_cell(c)}

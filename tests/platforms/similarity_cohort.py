@@ -15,8 +15,7 @@ import re
 import textwrap
 from pathlib import Path
 
-import nbfactory
-
+from course.config import load_config
 from course.student import notebook as nbc
 
 STUB = re.compile(r"^(?P<indent>[ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)\n?", re.MULTILINE)
@@ -26,11 +25,21 @@ INDEPENDENT = ["ana", "ben", "chen", "dara", "eli", "fay"]
 COPIED_BY_IVY = ["lstm_cell", "train_epoch"]
 
 
+SOLUTION_REGION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.M | re.S)
+
 
 def release_cells() -> dict[str, str]:
-    """The answer cells of the release as a course that grades every exercise hands it out."""
-    return {nbc.grade_id(c): nbc.cell_source(c) for c in nbfactory.every_exercise_asked()["cells"]
-            if nbc.is_answer_cell(c)}
+    """The release's answer cells; an exercise the split gives as worked code gets the stub nbgrader would make."""
+    cfg = load_config()
+    release = json.loads(cfg.release_notebook.read_text(encoding="utf-8"))
+    cells = {nbc.grade_id(c): nbc.cell_source(c) for c in release["cells"] if nbc.is_answer_cell(c)}
+    source = json.loads(cfg.source_notebook.read_text(encoding="utf-8"))
+    for c in source["cells"]:
+        gid = nbc.grade_id(c)
+        if nbc.is_answer_cell(c) and gid not in cells:
+            cells[gid] = SOLUTION_REGION.sub(lambda m: f"{m['indent']}# YOUR CODE HERE\n{m['indent']}raise "
+                                             "NotImplementedError()\n", nbc.cell_source(c))
+    return cells
 
 
 def fill(exercise: str, *bodies: str) -> str:
