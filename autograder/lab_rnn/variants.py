@@ -281,7 +281,7 @@ MUTANTS: tuple[Variant, ...] = (
     _mutant("fails-charlstm-no-input", "CharLSTM",
             (("self.lstm(emb, state)", "self.lstm(torch.zeros_like(emb), state)"),),
             "does not depend on its input", family=BROKEN, notebook_tests=None,
-            fails_checks=("test_charlstm_causal", "test_charlstm_stateful"),
+            fails_checks=("test_charlstm_causal", "test_charlstm_stateful", "test_charlstm_logits"),
             note="no input (zeros fed to the LSTM)"),
     _mutant("fails-charlstm-head-reads-the-embedding", "CharLSTM", HEAD_READS_THE_EMBEDDING,
             family=BROKEN, unit=False, notebook_tests=None,
@@ -298,11 +298,17 @@ MUTANTS: tuple[Variant, ...] = (
             (("        optimizer.zero_grad()\n        loss.backward()\n",
               "        loss.backward()\n        optimizer.zero_grad()\n"),),
             "did not change the model's parameters", family=BROKEN,
+            fails_checks=("test_train_epoch_steps_and_clipping",),
             note="zero_grad between backward and step"),
+    _mutant("fails-train-epoch-without-backward", "train_epoch", (("        loss.backward()\n", ""),),
+            "optimizer.step() found no gradient"),
     _mutant("fails-train-epoch-no-zero-grad", "train_epoch", (("        optimizer.zero_grad()\n", ""),),
             "each window needs optimizer.zero_grad()", family=LEARNS_ANYWAY, notebook_tests=None,
             fails_checks=("test_train_epoch_update",),
             note="a forgotten zero_grad"),
+    _mutant("fails-generate-without-eval", "generate", (("    model.eval()\n    device", "    device"),),
+            "generate should put the model in eval mode", notebook_tests=None,
+            fails_checks=("test_generate_eval_no_grad",)),
     _mutant("fails-perplexity-mean-of-window-losses", "perplexity",
             (('y, reduction="sum")', "y)"), ("count += y.numel()", "count += 1")),
             "weights every window equally", notebook_tests=HIDDEN),
@@ -705,13 +711,15 @@ def perplexity(model, batches):
 import numpy as np
 
 
+@torch.no_grad()
 def generate(model, prefix, length, char2idx, idx2char, temperature=1.0):
+    model.eval()
     state = None
     text = prefix
     for c in prefix:
         logits, state = model(torch.tensor([[char2idx[c]]]), state)
     for _ in range(length):
-        scores = logits[0, -1].detach().double()
+        scores = logits[0, -1].double()
         if temperature == 0:
             nxt = int(torch.argmax(scores))
         else:

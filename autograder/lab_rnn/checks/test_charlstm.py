@@ -100,6 +100,8 @@ def test_charlstm_stateful(plan, probe, expect):
 @pytest.mark.tags("CharLSTM")
 def test_charlstm_logits(plan, probe, expect):
     """CharLSTM returns unnormalised logits (log-probabilities accepted), not probabilities"""
+    pid = expect.ids(plan, "CharLSTM/chunks/")[0]
+    does_work(expect, plan[pid], probe(pid))  # constant logits are not probabilities either
     probabilities = True
     for pid in expect.ids(plan, *RUNS):
         logits = logits_of(expect, plan[pid], probe(pid))

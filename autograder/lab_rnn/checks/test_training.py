@@ -108,6 +108,12 @@ def test_train_epoch_steps_and_clipping(plan, probe, expect):
     if max(norms) > clip * (1 + 1e-3) + 1e-6:
         expect.fail(f"With clip={clip}, the gradient norm at optimizer.step() was {max(norms):.3g}: clip with "
                     "nn.utils.clip_grad_norm_(model.parameters(), clip) after backward() and before step().")
+    # Every window's raw gradient here is several times the clip, so a clipped step sits at the clip;
+    # a smaller norm means the step had no gradient to clip (no backward, or zero_grad after it).
+    if min(norms) < clip * (1 - 1e-3):
+        found = "no gradient" if min(norms) == 0 else f"a gradient norm of {min(norms):.3g}"
+        expect.fail(f"optimizer.step() found {found} (with clip={clip} it should be {clip:g}): call "
+                    "optimizer.zero_grad(), then loss.backward(), then clip, then optimizer.step(), in that order.")
 
 
 @pytest.mark.points(1)
@@ -261,7 +267,21 @@ def test_generate_vocabulary(plan, probe, expect):
                             "through idx2char.")
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
+@pytest.mark.tags("generate")
+def test_generate_eval_no_grad(plan, probe, expect):
+    """generate runs the model in eval mode, without gradients"""
+    for pid in expect.ids(plan, "generate/greedy/"):
+        calls = calls_of(expect, probe(pid))
+        if not calls:
+            expect.fail("generate never called the model.")
+        if any(c.get("training") is not False for c in calls):
+            expect.fail("generate should put the model in eval mode (model.eval()) so that dropout is off.")
+        if any(c.get("grad_enabled") is not False for c in calls):
+            expect.fail("generate should run the model under torch.no_grad(): sampling needs no autograd graph.")
+
+
+@pytest.mark.points(1)
 @pytest.mark.tags("generate")
 def test_generate_greedy(plan, probe, expect):
     """generate with temperature 0 is the greedy (argmax) continuation"""

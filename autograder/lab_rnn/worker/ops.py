@@ -361,7 +361,7 @@ def perplexity(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
 
 @op("generate")
 def generate(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
-    """The student's generate on a grader model, once per seed (torch, numpy and random seeded)."""
+    """The student's generate on a grader model, once per seed (torch, numpy and random seeded); the model's calls."""
     model = GraderLM(arrays)
     idx2char = list(params["idx2char"])
     char2idx = {c: i for i, c in enumerate(idx2char)}
@@ -372,7 +372,7 @@ def generate(ns: dict, params: dict, arrays: dict[str, np.ndarray]):
         text = fn(model, params["prefix"], int(params["length"]), char2idx, idx2char,
                   temperature=float(params["temperature"]))
         samples.append(describe(text))
-    return {"samples": samples}, {}
+    return {"samples": samples, "calls": model.calls[:MAX_ITEMS]}, {}
 
 
 # --- the perplexity threshold -----------------------------------------------------------------------
