@@ -114,22 +114,32 @@ def training_curve(value: dict[str, Any]) -> dict[str, list] | None:
     return curve if curve["steps"] else None
 
 
+class HeldoutFailed(ValueError):
+    """The held-out evaluation failed; ``status`` says whose outcome it is (the code's ``error``, or the
+    worker's ``timeout`` or ``crash``, which a machine under load may cause and no cache may keep)."""
+
+    def __init__(self, message: str, status: str = "error"):
+        super().__init__(message)
+        self.status = status
+
+
 def heldout_nll(session, split: Split, step_timeout_s: float = STEP_TIMEOUT_S) -> tuple[float, int]:
     """Feed the held-out streams one column per call; (summed NLL in nats, number of targets).
 
     Raises:
-        ValueError: a step failed or returned unusable logits (message for the student).
+        HeldoutFailed: a step failed or returned unusable logits (message for the student).
     """
     streams, m = split.streams.shape
     start = session.call(ProbeRequest("threshold/heldout_start", "heldout_start"), step_timeout_s)
     if not start.ok:
-        raise ValueError(start.message or f"the held-out evaluation could not start ({start.status})")
+        raise HeldoutFailed(start.message or f"the held-out evaluation could not start ({start.status})",
+                            start.status)
     total = 0.0
     for t in range(m - 1):
         resp = session.call(ProbeRequest(f"threshold/heldout/{t}", "heldout_step", {},
                                          {"x": np.ascontiguousarray(split.streams[:, t])}), step_timeout_s)
         if not resp.ok:
-            raise ValueError(f"held-out step {t}: {resp.message or resp.status}")
+            raise HeldoutFailed(f"held-out step {t}: {resp.message or resp.status}", resp.status)
         total += column_nll(score_logits(resp, streams, len(split.vocab)), split.streams[:, t + 1])
     return total, streams * (m - 1)
 
@@ -187,8 +197,9 @@ def run_checkpoints(session, split: Split, settings: ThresholdSettings, lr: floa
         started = time.monotonic()
         try:
             total, targets = heldout_nll(session, split, step_timeout_s)
-        except ValueError as exc:
-            result["message"] = f"Measuring the held-out perplexity failed: {exc}"
+        except ValueError as exc:  # HeldoutFailed, or score_logits refusing the logits (the code's outcome)
+            result.update(status=getattr(exc, "status", "error"),
+                          message=f"Measuring the held-out perplexity failed: {exc}")
             continue
         finally:
             result["heldout_seconds"] = round(time.monotonic() - started, 2)

@@ -53,7 +53,7 @@ def assemble(template: dict[str, Any], student: dict[str, Any]) -> Assembly:
 
     Args:
         template: the instructor's notebook (as a dict).
-        student: the submitted notebook (as read by ``course.grader.submission.read_notebook``).
+        student: the submitted notebook (as read by ``course.student.notebook.read_notebook``).
 
     Returns:
         An Assembly of the code to run and the notes for the student.

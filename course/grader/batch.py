@@ -17,7 +17,7 @@ from course.corpus import load_course_corpus
 from course.errors import UserError
 from course.grader import probing
 from course.grader.calibration import check_calibration
-from course.grader.grade import grade_batch
+from course.grader.grade import course_digest, grade_batch
 from course.grader.isolation import IsolationLevel, level_name
 from course.grader.lab import load_lab
 from course.grader.results import atomic_write, late_text, write_gradebook
@@ -27,7 +27,7 @@ from course.platforms.lms import ArchiveLimits, read_roster
 
 
 def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: str | None = None,
-                  require_isolation: bool = False, isolation: Any = None, cache: bool = True) -> Context:
+                  require_isolation: bool = False, cache: bool = True) -> Context:
     """Everything a batch needs, checked before any submission is touched.
 
     Raises:
@@ -36,14 +36,15 @@ def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: 
     corpus = load_course_corpus(cfg)
     lab = load_lab(cfg)
     calibration = check_calibration(cfg, corpus) if threshold else None
-    level = isolation or (probing.require_isolation(IsolationLevel.BWRAP) if require_isolation
-                          else probing.probe_isolation())
+    level = probing.require_isolation(IsolationLevel.BWRAP) if require_isolation else probing.probe_isolation()
     out.mkdir(parents=True, exist_ok=True)
-    return Context(
+    ctx = Context(
         cfg=cfg, lab=lab, corpus=corpus,
         options=Options(threshold=threshold, checks=checks, isolation=level, cache=cache),
         isolation_name=level_name(level), out_dir=out, calibration=calibration,
     )
+    ctx.course_digest = course_digest(ctx)  # once per batch: every submission's fingerprint starts from it
+    return ctx
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
@@ -72,8 +73,6 @@ def run_grade(paths: list[Path], out: Path, jobs: int = 1, resume: bool = False,
         roster: a CSV (id, name, email) whose names and emails fill the gradebook, and against
             which the submissions are checked.
         cache: reuse grader-run trainings under OUT/.cache/threshold/.
-
-    Args:
         config: the configuration itself (default: read from ``config_path``); tests pass one whose
             exercise split differs from the file's.
 

@@ -66,14 +66,15 @@ def family_digest(cfg: CourseConfig) -> str:
 
 
 def calibration_key(cfg: CourseConfig, corpus: Corpus) -> dict[str, Any]:
-    """What a calibration is valid for: corpus, torch version, settings, candidate recipes and families.
+    """What a calibration is valid for: the corpus and its split, torch, settings, candidates and families.
 
     Returns:
         A JSON-plain dict; calibration.json holds the same keys with the same values.
     """
     settings = dataclasses.asdict(cfg.threshold)
     t = cfg.threshold
-    key = {"format": FORMAT, "corpus_sha256": corpus.sha256, "torch_version": torch.__version__,
+    key = {"format": FORMAT, "corpus_sha256": corpus.sha256, "heldout_fraction": cfg.heldout_fraction,
+           "torch_version": torch.__version__,
            **{name: settings[name] for name in SETTINGS},
            "candidates": {"lr": list(t.candidate_lrs), "batch": list(t.candidate_batches),
                           "steps": list(t.candidate_steps)},
@@ -89,7 +90,8 @@ def load_calibration(cfg: CourseConfig, corpus: Corpus) -> Calibration:
     """
     path = cfg.calibration_path
     if not path.is_file():
-        raise CalibrationError(f"No threshold calibration at {path}: run `course calibrate` (about an hour).")
+        raise CalibrationError(f"No threshold calibration at {path}: run `course calibrate` "
+                               "(about half an hour with --jobs 2).")
     try:
         record = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -110,6 +112,8 @@ def load_calibration(cfg: CourseConfig, corpus: Corpus) -> Calibration:
         raise CalibrationError(f"{path} chose {recipe.label()}, which is not a candidate of THRESHOLD_CANDIDATES: "
                                "run `course calibrate`.")
     return Calibration(record, recipe, float(record["threshold"]))
+
+
 
 
 def check_calibration(cfg: CourseConfig, corpus: Corpus) -> Calibration:

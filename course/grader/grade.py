@@ -38,17 +38,35 @@ def submission_seed(cfg: CourseConfig, sub: Submission) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def fingerprint(ctx: Context, sub: Submission) -> str:
-    """What a result depends on: the file, the grader, the config, the checks; used by --resume."""
+def course_digest(ctx: Context) -> str:
+    """sha256 of what every result of a batch depends on: the grader, the config, the lab's files, the template."""
     h = hashlib.sha256()
     h.update(GRADER_VERSION.encode())
-    h.update(sub.path.read_bytes() if sub.path.is_file() and not sub.problem else b"")
-    h.update(repr((sub.student_id, sub.problem)).encode())  # the probe seed follows the student id
     h.update(ctx.cfg.path.read_bytes())
     for path in sorted(ctx.cfg.autograder_dir.rglob("*")):  # checks, worker ops, plan, calibration
         if path.is_file() and "__pycache__" not in path.parts:
             h.update(path.relative_to(ctx.cfg.autograder_dir).as_posix().encode() + path.read_bytes())
+    h.update(json.dumps(ctx.lab.template, sort_keys=True).encode())  # setup cells, worked code, test cells
     h.update(repr((ctx.options.threshold, ctx.options.checks)).encode())
+    return h.hexdigest()
+
+
+def fingerprint(ctx: Context, sub: Submission) -> str:
+    """What a result depends on: the submitted file and the batch's course digest; used by --resume.
+
+    The file is read as ``step_read`` would (never through a link, never more than the size limit
+    allows); an unreadable file is fingerprinted by its error, so that it is graded (and rejected) again.
+    """
+    h = hashlib.sha256((ctx.course_digest or course_digest(ctx)).encode())
+    h.update(repr((sub.student_id, sub.problem)).encode())  # the probe seed follows the student id
+    if not sub.problem:
+        try:
+            if sub.path.is_symlink():
+                raise OSError("a link")
+            with open(sub.path, "rb") as fh:
+                h.update(fh.read(ctx.cfg.limits.max_notebook_bytes + 1))
+        except OSError as exc:
+            h.update(f"unreadable: {exc}".encode())
     return h.hexdigest()
 
 
@@ -81,15 +99,15 @@ def step_assemble(st: State) -> None:
 
 def step_start_worker(st: State) -> None:
     """Start the sandboxed worker and run the assembled cells in it."""
-    st.session = WorkerSession(
-        st.ctx.cfg.limits,
-        op_modules=list(st.ctx.lab.op_modules),
-        cells=st.assembly.cells,
-        isolation=st.ctx.options.isolation,
-        # the corpus file holds the held-out text: blanked wherever the sandbox could see it
-        hide=[st.ctx.cfg.corpus_path],
-    )
+    st.session = worker_session(st.ctx, st.assembly.cells)
     st.cell_reports = list(st.session.start())
+
+
+def worker_session(ctx: Context, cells: list[tuple[str, str]]) -> WorkerSession:
+    """A sandboxed worker for these cells, with the lab's ops (not started)."""
+    # the corpus file holds the held-out text: blanked wherever the sandbox could see it
+    return WorkerSession(ctx.cfg.limits, op_modules=list(ctx.lab.op_modules), cells=cells,
+                         isolation=ctx.options.isolation, hide=[ctx.cfg.corpus_path])
 
 
 def step_probes(st: State) -> None:
@@ -126,9 +144,9 @@ def threshold_key(ctx: Context, cells: list[tuple[str, str]]) -> str:
     t = ctx.cfg.threshold
     code = (Path(ctx.lab.threshold.__file__), *ctx.lab.op_modules, *sorted(WORKER_DIR.glob("*.py")))
     return cache_key(
-        cells, grader_version=GRADER_VERSION, recipe=ctx.calibration.recipe.as_dict(), corpus=ctx.corpus.sha256,
-        torch=torch.__version__, code=training_code(tuple(code)), seed=ctx.cfg.seed,
-        threads=ctx.cfg.limits.worker_threads,
+        cells, grader_version=GRADER_VERSION, recipe=ctx.calibration.recipe.as_dict(),
+        corpus=ctx.corpus.sha256, heldout_fraction=ctx.cfg.heldout_fraction, torch=torch.__version__,
+        code=training_code(tuple(code)), seed=ctx.cfg.seed, threads=ctx.cfg.limits.worker_threads,
         settings=[t.embed, t.hidden, t.seq_len, t.clip, t.chunk, t.heldout_streams, t.suspicious_perplexity])
 
 
@@ -157,9 +175,7 @@ def step_threshold(st: State) -> None:
     if cached is not None:
         st.threshold = {**cached, "cache": "reused"}
         return
-    session = st.threshold_session = WorkerSession(
-        ctx.cfg.limits, op_modules=list(lab.op_modules), cells=cells, isolation=ctx.options.isolation,
-        hide=[ctx.cfg.corpus_path] if ctx.cfg.corpus_path else [])
+    session = st.threshold_session = worker_session(ctx, cells)
     try:
         session.start()
         if session.starts:
@@ -209,6 +225,9 @@ def step_judge(st: State) -> None:
         "modes": dict(st.ctx.cfg.exercise_modes),  # the split the template was assembled for
     }))
     st.checks = run_checks(st.ctx, data, st.work)
+    broken = [f"{check['name']}: {check['internal']}" for check in st.checks if check.get("internal")]
+    if broken:  # a check that crashed is the grader's fault: the result says so and --resume grades it again
+        st.internal_error = "checks that crashed: " + "; ".join(broken)
 
 
 def run_checks(ctx: Context, data: Path, work: Path) -> list[dict[str, Any]]:
@@ -297,7 +316,7 @@ def grade_batch(
     todo = []
     for sub in submissions:
         done = res.load_summary(ctx, sub) if resume else None
-        if done is not None and done.get("fingerprint") == fingerprint(ctx, sub):
+        if done is not None and done.get("status") != "error" and done.get("fingerprint") == fingerprint(ctx, sub):
             done["resumed"] = True
             rows[sub.id] = done
             if progress:

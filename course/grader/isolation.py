@@ -90,15 +90,6 @@ def run_quietly(argv: list[str], **kwargs: Any) -> bool:
 
 
 @functools.cache
-def _drop_to_nobody() -> bool:
-    """Running as root and the interpreter works for ``nobody``: lower levels run the worker as nobody."""
-    if os.geteuid() != 0:
-        return False
-    return run_quietly([sys.executable, "-I", "-c", "import numpy"], user=NOBODY, group=NOBODY,
-                        extra_groups=[], cwd="/")
-
-
-@functools.cache
 def drop_to_nobody() -> bool:
     """Running as root and the interpreter works for ``nobody``: lower levels run the worker as nobody."""
     if os.geteuid() != 0:

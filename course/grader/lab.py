@@ -24,7 +24,7 @@ class Lab:
     Attributes:
         checks_dir: folder of the pytest checks (never visible to the worker).
         plan: module with ``build_plan(seed) -> list[ProbeRequest]``.
-        threshold: module with ``run_threshold(session, corpus, settings, seed) -> dict``.
+        threshold: module with ``run_threshold(session, corpus, settings, recipe, seed, timeout_s=) -> dict``.
         op_modules: worker-op files copied into each worker.
         template: the instructor's notebook with the exercise modes applied, as a dict: a given
             exercise is a read-only cell there, so the grader runs its solution, never the student's cell.

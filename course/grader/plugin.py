@@ -174,6 +174,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             meta.update(passed=False, message="This check was skipped: " + reason)
         else:
             meta.update(passed=False, message=failure_message(call.excinfo) if call.excinfo else "This check failed.")
+            exc = call.excinfo.value if call.excinfo else None
+            if exc is not None and not isinstance(exc, (pytest.fail.Exception, AssertionError)):
+                # for the instructor: the exception's type and where the check broke, never its text (it may
+                # hold reference values), since results.json may reach the student
+                entry = call.excinfo.traceback[-1] if call.excinfo.traceback else None
+                where = f" at {Path(str(entry.path)).name}:{entry.lineno + 1}" if entry is not None else ""
+                meta["internal"] = f"{type(exc).__name__}{where}"
         item.config._course_results.append(meta)  # type: ignore[attr-defined]
     return report
 

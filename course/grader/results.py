@@ -233,11 +233,8 @@ def add_training_picture(st: State, results: dict[str, Any], folder: Path) -> No
         results: the results.json dict, given ``training_plot`` and ``training_summary`` when drawn.
         folder: the submission's output folder.
     """
-    threshold = dict(st.threshold or {})
-    if "training_curve" not in threshold and results["extra_data"].get("training_curve") is not None:
-        threshold["training_curve"] = results["extra_data"]["training_curve"]  # wherever the training put it
     try:
-        picture = training_picture(threshold or None, st.ctx.cfg.calibration_path)
+        picture = training_picture(st.threshold or None, st.ctx.cfg.calibration_path)
     except Exception as exc:  # the picture is a courtesy: it never costs the result
         results["extra_data"]["training_plot_error"] = f"{type(exc).__name__}: {exc}"[:300]
         picture = None
@@ -263,6 +260,8 @@ def write_submission(st: State) -> None:
         (folder / ANSWERS_NAME).unlink(missing_ok=True)
     if st.notebook is not None:  # what was read and graded, for formgrader (`course export`)
         atomic_write(folder / SUBMITTED_COPY, json.dumps(st.notebook, indent=1, ensure_ascii=False) + "\n")
+    else:
+        (folder / SUBMITTED_COPY).unlink(missing_ok=True)  # a rejected regrade exports no earlier notebook
     add_training_picture(st, results, folder)
     atomic_write(folder / "feedback.md", feedback_markdown(results, st.output, order=list(st.ctx.cfg.points)))
     atomic_write(folder / "results.json", json.dumps(results, indent=1) + "\n")  # last: marks the result complete
@@ -276,7 +275,8 @@ def summary_row(st: State) -> dict[str, Any]:
 
 def _row(sub: Submission, results: dict[str, Any]) -> dict[str, Any]:
     extra = results.get("extra_data", {})
-    failed = [t["tags"][0] for t in results.get("tests", []) if t["status"] != "passed" and t.get("tags")]
+    failed = [t["tags"][0] for t in results.get("tests", [])
+              if t["status"] != "passed" and t.get("tags") and not _optional(t)]  # homework loses no points
     return {
         "id": sub.id,
         "student_id": sub.student_id,

@@ -42,6 +42,7 @@ class Context:
     isolation_name: str
     out_dir: Path
     calibration: Any = None  # course.grader.calibration.Calibration when the threshold stage runs
+    course_digest: str = ""  # sha256 of what every result of the batch depends on (grade.course_digest)
 
     @property
     def cache_dir(self) -> Path:

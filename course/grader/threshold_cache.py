@@ -24,21 +24,29 @@ CACHED_STATUSES = ("ok", "error")  # outcomes of the code itself; a timeout or a
 IPYTHON_LINE = re.compile(r"^\s*[%!]|^\s*[\w.,\s]+=\s*[%!]")
 
 
+# Names through which a cell can rebind another cell's names without a plain assignment: such a cell is
+# always kept (keeping a cell too many costs only cache reuse).
+DYNAMIC = frozenset({"globals", "vars", "locals", "setattr", "delattr", "exec", "eval", "__import__", "sys",
+                     "builtins", "__builtins__", "importlib"})
+
+
 class _Scan:
-    """What one cell binds at its top level and which global names it reads (None: it does not parse)."""
+    """What one cell binds at its top level and which global names it reads (None: always kept)."""
 
     def __init__(self, source: str):
         text = "\n".join("" if IPYTHON_LINE.match(line) else line for line in source.splitlines())
-        try:
+        self.binds: set[str] | None = set()
+        self.imports: dict[str, str] = {}
+        self.reads: set[str] = set()
+        try:  # a pathological cell can exhaust the parser (deep nesting, huge expressions)
             tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            self.binds: set[str] | None = None
-            self.imports: dict[str, str] = {}
-            self.reads: set[str] = set()
+            self.reads = _global_reads(symtable.symtable(text, "<cell>", "exec"), set())
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            self.binds, self.reads = None, set()
             return
-        self.binds, self.imports = set(), {}
         self._top(tree.body)
-        self.reads = _global_reads(symtable.symtable(text, "<cell>", "exec"), set())
+        if self.reads & DYNAMIC or set(self.imports) & DYNAMIC:
+            self.binds = None
 
     def _top(self, body: list[ast.stmt]) -> None:
         """Names bound by top-level statements (into if/for/while/try/with, never into def or class bodies)."""
@@ -66,10 +74,17 @@ class _Scan:
                 self._stores([node])
 
     def _stores(self, nodes: list[ast.AST]) -> None:
+        """Names stored into, including the object under an attribute or item store (``CharLSTM.forward = f``)."""
         for node in nodes:
             for sub in ast.walk(node):
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
                     self.binds.add(sub.id)
+                elif isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+                    root = sub.value
+                    while isinstance(root, (ast.Attribute, ast.Subscript)):
+                        root = root.value
+                    if isinstance(root, ast.Name):
+                        self.binds.add(root.id)
 
 
 def _global_reads(table: symtable.SymbolTable, out: set[str]) -> set[str]:
@@ -87,8 +102,10 @@ def needed_cells(cells: Sequence[tuple[str, str]], symbols: Iterable[str]) -> li
     """The cells a call of ``symbols`` needs: the setup cell, the cells binding them, and what those read.
 
     A name counts as bound by a cell when the cell binds it at its top level (a def, a class, an
-    assignment, an import that differs from the setup cell's own import of that name). Reads are
-    followed transitively; a cell that does not parse is always kept. Keeping a cell too many costs
+    assignment, also into one of its attributes or items, an import that differs from the setup
+    cell's own import of that name). Reads are followed transitively, from the setup cell's too; a
+    cell that does not parse, or that reaches names through ``globals()``, ``setattr``, ``exec`` and
+    the like, is always kept. Keeping a cell too many costs
     only cache reuse, never correctness: the key covers exactly what runs.
 
     Args:
@@ -102,7 +119,7 @@ def needed_cells(cells: Sequence[tuple[str, str]], symbols: Iterable[str]) -> li
     setup = {name: module for (cid, _), scan in zip(cells, scans) if cid == SETUP_ID
              for name, module in scan.imports.items()}
     keep = {i for i, (cid, _) in enumerate(cells) if cid == SETUP_ID or scans[i].binds is None}
-    wanted, seen = set(symbols), set()
+    wanted, seen = set(symbols).union(*(scans[i].reads for i in keep)), set()
     while wanted - seen:
         name = (wanted - seen).pop()
         seen.add(name)
@@ -112,8 +129,6 @@ def needed_cells(cells: Sequence[tuple[str, str]], symbols: Iterable[str]) -> li
             if name in scan.binds or (name in scan.imports and setup.get(name) != scan.imports[name]):
                 keep.add(i)
                 wanted |= scan.reads
-    for i in list(keep):
-        wanted |= scans[i].reads
     return [cell for i, cell in enumerate(cells) if i in keep]
 
 

@@ -189,7 +189,7 @@ def transform_cell(source: str) -> str:
     """IPython syntax (magics, ``!cmd``, ``x?``) to plain Python, when IPython is importable."""
     if not _MAGIC.search(source):
         return source
-    try:
+    try:  # imported here: IPython is optional in the worker and only cells with magics need it
         from IPython.core.inputtransformer2 import TransformerManager
 
         return TransformerManager().transform_cell(source)

@@ -83,6 +83,8 @@ def test_report_carries_points_tags_names_and_messages(tmp_path):
     assert by_name["Beta runs"]["message"] == "beta raised ValueError: shapes do not match"
     internal = by_name["Beta internals"]["message"]
     assert "not your mistake" in internal and "KeyError" in internal
+    assert by_name["Beta internals"]["internal"].startswith("KeyError")  # recorded for the instructor
+    assert [name for name, r in by_name.items() if "internal" in r] == ["Beta internals"]  # failures are not
 
 
 def test_no_check_source_or_reference_leaks_into_messages(tmp_path):

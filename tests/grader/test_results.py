@@ -6,7 +6,14 @@ from types import SimpleNamespace
 
 from course.config import load_config
 from course.grader.assemble import Assembly
-from course.grader.results import GRADEBOOK_COLUMNS, build_results, feedback_markdown, write_gradebook, write_submission
+from course.grader.results import (
+    GRADEBOOK_COLUMNS,
+    build_results,
+    feedback_markdown,
+    summary_row,
+    write_gradebook,
+    write_submission,
+)
 from course.grader.state import Context, Options, State
 from course.grader.submission import Submission
 
@@ -71,6 +78,13 @@ def test_homework_checks_are_reported_for_no_points(tmp_path):
     text = feedback_markdown(results, "")
     assert "| `lstm_cell` | homework, not counted | 0 / 1 |" in text
     assert "- **lstm_cell equals nn.LSTMCell** (homework): check the gate order" in text
+
+
+def test_the_summary_names_only_exercises_that_lost_points(tmp_path):
+    homework = {"name": "lstm_cell equals nn.LSTMCell", "points": 0.0, "weight": 4.0, "mode": "optional",
+                "tags": ["lstm_cell"], "visibility": None, "passed": False, "message": "check the gate order"}
+    st = make_state(tmp_path, [*CHECKS, homework])
+    assert summary_row(st)["failed_exercises"] == ["decode"]  # the failed homework check costs nothing
 
 
 def test_write_submission_and_gradebook(tmp_path):

@@ -63,6 +63,20 @@ def test_the_training_runs_only_the_cells_it_needs():
     assert [cid for cid, _ in cells] == ["setup", "make_batches", "CharLSTM", "train_epoch"]  # found, in order
 
 
+@pytest.mark.parametrize(("extra", "kept"), [
+    ("CharLSTM.forward = lambda self, x, state=None: None", True),  # patched through an attribute
+    ("globals()['train_epoch'] = None", True),
+    ("setattr(CharLSTM, 'forward', None)", True),
+    ("x = 1\nglobal x", True),  # symtable refuses what ast accepts: unparseable, kept
+    ("y = " + "-" * 100_000 + "1", True),  # the parser's recursion limit: kept, no crash
+    ("counts = {}\ncounts['a'] = 1", False),  # an item store into an unrelated name
+])
+def test_a_cell_that_may_rebind_the_trainings_names_is_kept(extra, kept):
+    nb = nbfactory.with_answers(generate=nbfactory.answer_source("generate") + "\n" + extra + "\n")
+    cells = needed_cells(assemble(nbfactory.solution(), nb).cells, SYMBOLS)
+    assert ("generate" in [cid for cid, _ in cells]) == kept
+
+
 def test_a_regrade_and_a_resubmission_of_other_exercises_reuse_the_training(cfg, tmp_path):
     out = tmp_path / "out"
     solution = nbfactory.solution()
