@@ -18,7 +18,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/matplotlib
 export PYTHONHASHSEED := 0
 $(shell mkdir -p $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR))
 
-.PHONY: demo test install lock system-deps release release-check grade calibrate bench bench-tune bench-report clean
+.PHONY: demo test install lock system-deps release release-check calibrate bench bench-tune bench-report clean
 
 LOCK := requirements.lock
 # torch's CPU wheels (+cpu in the lock; PyPI's Linux torch is the multi-GB CUDA build), unless pip's own

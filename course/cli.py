@@ -1,7 +1,8 @@
 """The `course` command: a thin layer over the library's functions."""
 # Each subcommand imports its layer when it runs, not at the top: `course check` must start
-# on a student's laptop without torch, nbgrader or matplotlib being imported, and `course
-# release` without the grader.
+# on a student's laptop without torch, nbgrader or matplotlib being imported. The instructor's
+# commands need the grading environment: `course release` runs nbgrader and checks the
+# calibration with the grader's own code, `course calibrate` trains through the grader's.
 from __future__ import annotations
 
 import argparse
@@ -41,11 +42,22 @@ def cmd_grade(args: argparse.Namespace) -> int:
     )
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds``: distinct integers separated by commas, e.g. ``0,1,2``."""
+    items = [item.strip() for item in text.split(",")]
+    try:
+        seeds = tuple(int(item) for item in items)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers (e.g. 0,1,2)") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a seed; give each seed once (e.g. 0,1,2)")
+    return seeds
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from course.authoring.calibrate import main_calibrate
 
-    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
-    return main_calibrate(seeds=seeds, jobs=args.jobs, out=Path(args.out) if args.out else None)
+    return main_calibrate(seeds=args.seeds, jobs=args.jobs, out=Path(args.out) if args.out else None)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -116,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("calibrate", help="train the calibration families, choose the recipe and the threshold")
-    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: CALIBRATION_SEEDS)")
+    p.add_argument("--seeds", type=seed_list, default=None,
+                   help="comma-separated seeds (default: CALIBRATION_SEEDS; others need --out elsewhere)")
     p.add_argument("--jobs", type=int, default=1, help="training processes side by side, one thread each (default 1)")
     p.add_argument("--out", default=None,
                    help="a file, or a folder to write calibration.json into (default: autograder/<assignment>/)")
@@ -140,7 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write autograded scores into nbgrader's gradebook")
     p.add_argument("dir", help="a `course grade --out` folder")
-    p.add_argument("--nbgrader", action="store_true", default=True, help="target nbgrader's gradebook (the default)")
     p.add_argument("--course-dir", default=None, help="nbgrader course directory (default: the repository)")
     p.set_defaults(func=cmd_export)
 
@@ -166,5 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"course {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; results written so far are kept (rerun with --resume)", file=sys.stderr)
+        print(interrupted_message(args.command), file=sys.stderr)
         return 130
+
+
+def interrupted_message(command: str) -> str:
+    """What Ctrl-C leaves: `course grade` keeps the submissions it finished, the other commands nothing to resume."""
+    if command == "grade":
+        return "course grade: interrupted; results written so far are kept (rerun with --resume)"
+    return f"course {command}: interrupted"

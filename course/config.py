@@ -310,6 +310,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
     for key, value in points.items():
         if not isinstance(key, str) or not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"course_config.py: POINTS[{key!r}] must be a non-negative int, got {value!r}.")
+    if _modes.THRESHOLD not in points:
+        raise ConfigError(f"course_config.py: POINTS has no {_modes.THRESHOLD!r} entry: add {_modes.THRESHOLD!r}: N, "
+                          "the points of the grader-run training (the release states them, the grader awards them).")
 
     modes = _modes.validate_modes(getattr(m, "EXERCISES", {}), [k for k in points if k != _modes.THRESHOLD])
 

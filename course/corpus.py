@@ -60,7 +60,7 @@ def read_text(path: Path) -> str:
     """A UTF-8 text file's contents, as the notebook reads it (universal newlines).
 
     Raises:
-        CorpusError: the file is missing or not UTF-8.
+        CorpusError: the file is missing, a folder, unreadable or not UTF-8.
     """
     try:
         return path.read_text(encoding="utf-8")
@@ -70,6 +70,9 @@ def read_text(path: Path) -> str:
         raise CorpusError(f"Corpus {path} is a folder: CORPUS_PATH must name a UTF-8 text file.") from None
     except UnicodeDecodeError as exc:
         raise CorpusError(f"Corpus file {path} is not UTF-8 text ({exc}).") from None
+    except OSError as exc:  # a permission, a file system error
+        raise CorpusError(f"Corpus file {path} cannot be read ({exc.strerror or exc}): make it readable or fix "
+                          "CORPUS_PATH in course_config.py.") from None
 
 
 def load_corpus(path: str | Path | None = None, heldout_fraction: float = 0.10, name: str | None = None) -> Corpus:

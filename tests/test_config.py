@@ -113,3 +113,13 @@ def test_a_missing_setting_and_a_broken_file_are_user_errors(tmp_path):
         load_config(path)
     with pytest.raises(UserError, match="No course configuration at"):
         load_config(tmp_path / "nowhere.py")
+
+
+def test_points_must_give_the_threshold_its_points(tmp_path):
+    text = REPO_CONFIG.read_text(encoding="utf-8")
+    text, count = re.subn(r'^    "threshold": .*\n', "", text, count=1, flags=re.M)
+    assert count == 1
+    path = tmp_path / "course_config.py"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape("POINTS has no 'threshold' entry: add 'threshold': N")):
+        load_config(path)

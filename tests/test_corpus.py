@@ -72,3 +72,15 @@ def test_a_missing_or_binary_corpus_is_a_clear_error(tmp_path):
         load_corpus(tmp_path / "binary.txt")
     with pytest.raises(CorpusError, match="is a folder"):
         load_corpus(tmp_path)
+
+
+def test_an_unreadable_corpus_is_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "corpus.txt"
+    path.write_text("x" * 20_000, encoding="utf-8")
+
+    def refuse(self, *args, **kwargs):  # the tests run as root, which chmod cannot lock out
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(CorpusError, match=r"corpus.txt cannot be read \(Permission denied\): make it readable"):
+        load_corpus(path)

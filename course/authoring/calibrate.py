@@ -1,12 +1,14 @@
 """`course calibrate`: train the calibration families over seeds and candidate recipes, choose the grader's recipe."""
 # The families are the lab catalogue's variants with a `family` (autograder/<assignment>/variants.py):
 # correct CharLSTM / train_epoch pairs, broken ones and bugs that still learn. Each (variant, seed,
-# learning rate, batch) is trained once, in this process's InProcessSession through the grader's
-# own threshold code, to the largest candidate step count, and scored at every candidate step count
-# on the way (a run to N steps is exactly the start of a longer run). For each candidate recipe the
-# threshold is the worst correct run x CALIBRATION_MARGIN; a recipe qualifies when every broken run
-# ends at least BROKEN_MARGIN above it (or fails outright), and the cheapest qualifying recipe, in
-# the reference's measured CPU seconds of training, is chosen.
+# learning rate, batch) is trained once, in an InProcessSession through the grader's own threshold
+# code (in this process with --jobs 1, else in one of --jobs worker processes), to the largest
+# candidate step count, and scored at every candidate step count on the way (a run to N steps is
+# exactly the start of a longer run). For each candidate recipe the threshold is the worst correct
+# run x CALIBRATION_MARGIN; a recipe qualifies when every broken run ends at least BROKEN_MARGIN
+# above it (or fails outright), and the cheapest qualifying recipe is chosen: the fewest characters
+# trained (batch x steps), then the fewest steps, the smallest batch, the smallest learning rate
+# (work_order). The reference's measured CPU seconds of training are reported, never compared.
 from __future__ import annotations
 
 import ast
@@ -34,6 +36,7 @@ from course.errors import UserError
 from course.grader.calibration import CalibrationError, calibration_key, family_cells
 from course.grader.inprocess import InProcessSession
 from course.grader.lab import CHECKS_DIR, lab_module, op_module_paths
+from course.grader.results import atomic_write
 
 LAMBDA_STEP = 0.05  # grid of the trigram's interpolation weights
 CORRECT, BROKEN, LEARNS_ANYWAY = "correct", "broken", "learns-anyway"  # the families (as variants.py names them)
@@ -205,6 +208,14 @@ class Runner:
 # --- choosing the recipe -----------------------------------------------------------------------------
 
 
+def work_order(recipe: Recipe) -> tuple[int, int, int, float]:
+    """How recipes are tried, cheapest first: characters trained (batch x steps), then steps, batch, lr.
+
+    Every key is a setting, none a measurement: the machine's load cannot change the choice.
+    """
+    return recipe.batch * recipe.steps, recipe.steps, recipe.batch, recipe.lr
+
+
 def _perplexity(point: dict[str, Any]) -> float:
     """A run's perplexity for the rule: a run that failed counts as infinitely bad (any threshold catches it)."""
     return point["perplexity"] if point["status"] == "ok" and point["perplexity"] is not None else math.inf
@@ -309,10 +320,7 @@ def run_calibration(cfg: CourseConfig, corpus: Corpus, seeds: Sequence[int] | No
     say("1. the correct variants under every candidate learning rate and batch")
     runner.ensure(families[CORRECT], seeds, pairs)
     rows = {r: judge_recipe(runner, r, families, seeds, trigram) for r in t.candidates()}
-    # Cheapest first by the work a recipe is (characters trained: batch x steps), which does not
-    # vary with the machine's load; the measured CPU seconds only order recipes of equal work.
-    order = sorted((r for r in rows if rows[r]["correct_side"]),
-                   key=lambda r: (r.batch * r.steps, rows[r]["cost_cpu_s"], r.steps, r.batch, r.lr))
+    order = sorted((r for r in rows if rows[r]["correct_side"]), key=work_order)
     chosen = None
     say("2. the broken and learns-anyway variants, cheapest recipe first")
     for recipe in order:
@@ -322,7 +330,7 @@ def run_calibration(cfg: CourseConfig, corpus: Corpus, seeds: Sequence[int] | No
             chosen = recipe
             break
         say(f"  {recipe.label()} does not qualify: {rows[recipe]['why']}")
-    table = sorted(rows.values(), key=lambda r: r["cost_cpu_s"])
+    table = [rows[r] for r in sorted(rows, key=work_order)]
     if chosen is None:
         reasons = "; ".join(f"{Recipe(r['lr'], r['batch'], r['steps']).label()}: {r['why']}" for r in table)
         raise CalibrationError(f"no candidate recipe separates the families ({reasons[:2000]}). Add candidates "
@@ -414,6 +422,56 @@ def calibration_target(out: Path | None, cfg: CourseConfig) -> Path:
     return path
 
 
+def check_seeds(seeds: Sequence[int], out: Path, cfg: CourseConfig) -> None:
+    """Refuse to put a calibration grading will not accept where grading reads it.
+
+    Raises:
+        UserError: ``seeds`` are not CALIBRATION_SEEDS and ``out`` is the course's calibration.json.
+    """
+    configured = list(cfg.threshold.calibration_seeds)
+    if list(seeds) == configured or out.resolve() != cfg.calibration_path.resolve():
+        return
+    raise UserError(f"--seeds {','.join(map(str, seeds))} are not CALIBRATION_SEEDS {configured}, and grading refuses "
+                    f"a calibration made for other seeds: pass --out elsewhere than {cfg.calibration_path} to keep "
+                    "the good one, or change CALIBRATION_SEEDS in course_config.py.")
+
+
+def keep_elsewhere(text: str) -> Path | None:
+    """Write ``text`` to a new file in the temporary folder; None when even that fails."""
+    try:
+        fd, name = tempfile.mkstemp(prefix="calibration-", suffix=".json")
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError:
+        Path(name).unlink(missing_ok=True)
+        return None
+    return Path(name)
+
+
+def save_calibration(out: Path, text: str, cfg: CourseConfig) -> bool:
+    """Write calibration.json whole (never half of it); if that fails, keep it elsewhere and say where.
+
+    Returns:
+        True when ``out`` was written.
+    """
+    try:
+        atomic_write(out, text)
+        return True
+    except OSError as exc:  # the runs are half an hour's work: keep them somewhere
+        problem = f"course calibrate: cannot write {out} ({exc.strerror or exc})"
+    kept = keep_elsewhere(text)
+    if kept is None:
+        print(f"{problem}, nor a temporary file; the calibration follows: save it as {cfg.calibration_path}.",
+              file=sys.stderr)
+        print(text, end="")
+    else:
+        print(f"{problem}; the calibration is kept in {kept}: copy it to {cfg.calibration_path}.", file=sys.stderr)
+    return False
+
+
 def main_calibrate(seeds: tuple[int, ...] | None = None, jobs: int = 1, out: Path | None = None) -> int:
     """Calibrate the perplexity threshold and write calibration.json.
 
@@ -423,12 +481,16 @@ def main_calibrate(seeds: tuple[int, ...] | None = None, jobs: int = 1, out: Pat
         out: where to write (default autograder/<assignment>/calibration.json).
 
     Returns:
-        0 when written; 1 when no candidate recipe separates the families.
+        0 when written; 1 when no candidate recipe separates the families or the file cannot be written.
+
+    Raises:
+        UserError: before any training: a bad --out, or other seeds than CALIBRATION_SEEDS without --out.
     """
     cfg = load_config()
     corpus = load_course_corpus(cfg)
     seeds = tuple(seeds or cfg.threshold.calibration_seeds)
-    out = calibration_target(out, cfg)  # before an hour of training: a bad --out fails now
+    out = calibration_target(out, cfg)  # before half an hour of training: a bad --out fails now
+    check_seeds(seeds, out, cfg)
     t = cfg.threshold
     print(corpus.describe())
     print(f"calibrating over {len(t.candidates())} candidate recipes (lr {list(t.candidate_lrs)}, batch "
@@ -439,14 +501,7 @@ def main_calibrate(seeds: tuple[int, ...] | None = None, jobs: int = 1, out: Pat
     except CalibrationError as exc:
         print(f"course calibrate: refused: {exc}", file=sys.stderr)
         return 1
-    text = json.dumps(record, indent=1, sort_keys=True) + "\n"
-    try:
-        out.write_text(text)
-    except OSError as exc:  # the runs are an hour's work: keep them somewhere
-        kept = Path(tempfile.mkstemp(prefix="calibration-", suffix=".json")[1])
-        kept.write_text(text)
-        print(f"course calibrate: cannot write {out} ({exc.strerror}); the calibration is kept in {kept}: copy it "
-              f"to {cfg.calibration_path}.", file=sys.stderr)
+    if not save_calibration(out, json.dumps(record, indent=1, sort_keys=True) + "\n", cfg):
         return 1
     print(f"threshold {record['threshold']:.3f} ({record['rule']}); trigram {record['trigram_perplexity']:.3f}")
     print(f"wrote {out}")

@@ -7,13 +7,14 @@ from typing import Any
 
 from course import modes
 from course.config import CourseConfig
+from course.errors import UserError
 from course.grader.lab import lab_module
 from course.student import notebook as nbc
 from course.student.contract import Contract, Limits, Signature
 
 
-class ContractError(ValueError):
-    """An answer cell of the source notebook does not define its exercise as the contract needs."""
+class ContractError(UserError, ValueError):
+    """An answer cell of the source notebook does not define its exercise as the contract needs (fix the cell)."""
 
 
 def signature_of(grade_id: str, source: str) -> Signature:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 # Environment variable -> sub-folder of the state directory. Jupyter, IPython and
@@ -52,10 +50,3 @@ def isolated_env(
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(threads)
     return env
-
-
-@contextmanager
-def jupyter_env(threads: int | None = None) -> Iterator[dict[str, str]]:
-    """An isolated environment whose state lives in a temporary folder, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="course-jupyter-") as tmp:
-        yield isolated_env(tmp, threads=threads)

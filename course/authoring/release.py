@@ -21,12 +21,12 @@ from course.authoring.jupyter_env import isolated_env
 from course.authoring.vendor import selfcheck_cell_source
 from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
-from course.errors import ConfigError, UserError
+from course.errors import UserError
 from course.grader.calibration import check_calibration
 from course.grader.lab import lab_module
 from course.modes import GIVEN, OPTIONAL, apply_modes
-from course.platforms.classroom import stale_student_files, write_student_workflow
-from course.platforms.student_repo import COLAB_BADGE, badge_markdown, stale_extra_files, write_extra_files
+from course.platforms.classroom import ClassroomError, stale_student_files, student_files
+from course.platforms.student_repo import COLAB_BADGE, badge_markdown, extra_files, stale_extra_files
 from course.student.notebook import (
     cell_source,
     grade_id,
@@ -294,7 +294,8 @@ def verify(job: ReleaseJob) -> None:
 # cell are put into nbgrader's output (the source notebook never carries what the configuration,
 # calibration.json and the student package derive), the section before the submission cell and
 # the self-check after everything; normalising before verifying means the checks see exactly the
-# bytes that will be written; nothing is written unless all pass.
+# bytes that will be written; nothing is written unless all pass and every other file of the
+# release has been built too (release_contents).
 RELEASE_STEPS: tuple[Callable[[ReleaseJob], None], ...] = (
     read_source, check_source_corpus, stage, apply_exercise_modes, generate, point_corpus, add_badge,
     add_threshold_section, add_selfcheck, normalise, verify,
@@ -476,6 +477,45 @@ def check_committed(cfg: CourseConfig, fresh: str) -> list[str]:
     return problems + describe_difference(committed, fresh, name)
 
 
+def release_contents(cfg: CourseConfig, fresh: str) -> dict[Path, bytes]:
+    """Every file `course release` writes into release/<assignment>/, built without writing any there.
+
+    The notebook (``fresh``), the GitHub Classroom files derived from it, the student README and the
+    corpus copy.
+
+    Raises:
+        ReleaseError: the notebook's visible tests give no Classroom workflow.
+        UserError: a file cannot be built (an unusable requirements.lock, a contract the source breaks).
+    """
+    folder = cfg.release_notebook.parent
+    with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+        staged = Path(tmp) / cfg.notebook  # the Classroom files read the released notebook from a file
+        staged.write_text(fresh, encoding="utf-8")
+        try:
+            classroom = {rel: text.encode("utf-8") for rel, text in student_files(staged, cfg).items()}
+        except ClassroomError as exc:
+            raise ReleaseError(f"no GitHub Classroom workflow for this release: {exc}") from None
+    files = {cfg.notebook: fresh.encode("utf-8"), **classroom, **extra_files(cfg)}
+    return {folder / rel: data for rel, data in files.items()}
+
+
+def write_release(files: dict[Path, bytes], root: Path) -> None:
+    """Write the files that differ from what is there (an unchanged file keeps its time stamp).
+
+    Raises:
+        ReleaseError: a file cannot be written (the message names it).
+    """
+    for path, data in files.items():
+        try:
+            if not path.is_file() or path.read_bytes() != data:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        except OSError as exc:
+            shown = path.relative_to(root) if path.is_relative_to(root) else path
+            raise ReleaseError(f"cannot write {shown} ({exc.strerror}); make release/ writable and run "
+                               "`course release` again.") from None
+
+
 def main_release(check: bool = False, config: CourseConfig | None = None) -> int:
     """Regenerate the release (or, with check, only compare it with the committed one).
 
@@ -489,7 +529,7 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
     try:
         cfg = config or load_config()
         fresh = build_release(cfg)
-    except (ConfigError, ReleaseError, UserError) as exc:
+    except (ReleaseError, UserError) as exc:
         print(f"course release: {exc}", file=sys.stderr)
         return 1
     path = cfg.release_notebook
@@ -507,11 +547,11 @@ def main_release(check: bool = False, config: CourseConfig | None = None) -> int
         print(f"course release --check: {path.relative_to(cfg.root)} is up to date.")
         return 0
     unchanged = path.is_file() and path.read_text(encoding="utf-8") == fresh
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(fresh, encoding="utf-8")
-    # The student template repository's GitHub Classroom workflow (visible tests only), README and corpus.
-    write_student_workflow(path.parent, cfg)
-    write_extra_files(path.parent, cfg)
+    try:  # the notebook, the Classroom workflow (visible tests only), the student README and corpus copy
+        write_release(release_contents(cfg, fresh), cfg.root)
+    except (ReleaseError, UserError) as exc:
+        print(f"course release: {exc}", file=sys.stderr)
+        return 1
     nb = nbformat.reads(fresh, as_version=4)
     answers = sum(is_answer_cell(c) for c in nb.cells)
     written = sum(is_written_answer(c) for c in nb.cells)

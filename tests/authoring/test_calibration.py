@@ -95,7 +95,8 @@ def test_the_small_calibration_separates_its_families(small_calibration):
     assert set(table) == {(1e-2, b, s) for b in (8, 16) for s in (25, 50)}
     chosen = table[(recipe["lr"], recipe["batch"], recipe["steps"])]
     assert chosen["qualifies"] and chosen["threshold"] == threshold
-    assert all(r["cost_cpu_s"] >= chosen["cost_cpu_s"] for r in record["recipes"] if r["qualifies"])
+    qualifying = [Recipe(r["lr"], r["batch"], r["steps"]) for r in record["recipes"] if r["qualifies"]]
+    assert min(qualifying, key=calibrate.work_order) == Recipe(**recipe)
     assert all(r["cost_cpu_s"] > 0 for r in record["recipes"])
 
 
@@ -250,3 +251,61 @@ def test_out_may_name_a_folder_and_a_bad_one_fails_before_any_training(tmp_path,
     with pytest.raises(UserError, match="cannot create"):
         main_calibrate(out=tmp_path / "a-file" / "calibration.json")
     assert not trained
+
+
+def test_recipes_are_tried_by_their_settings_never_by_their_timing():
+    lrs = [Recipe(2e-3, 16, 200), Recipe(1e-2, 16, 200)]
+    assert sorted(reversed(lrs), key=calibrate.work_order) == lrs  # same work: the smaller learning rate first
+    assert sorted([Recipe(1e-2, 8, 200), Recipe(1e-2, 16, 100)], key=calibrate.work_order)[0].steps == 100
+
+
+def test_the_committed_recipe_is_the_first_in_work_order_that_qualifies():
+    """The committed table, tried in work_order, still gives the committed recipe (every earlier one judged)."""
+    record = json.loads(load_config(REPO / "course_config.py").calibration_path.read_text())
+    rows = {Recipe(r["lr"], r["batch"], r["steps"]): r for r in record["recipes"] if r["correct_side"]}
+    order = sorted(rows, key=calibrate.work_order)
+    first = next(r for r in order if rows[r]["qualifies"])
+    assert first == Recipe(**record["recipe"])
+    assert not any(rows[r]["why"].startswith("broken runs not trained") for r in order[:order.index(first)])
+
+
+def fake_calibration(monkeypatch, seen: list) -> None:
+    """run_calibration replaced by an instant one that records the seeds it was given."""
+    def instant(cfg, corpus, seeds, jobs, say):
+        seen.append(tuple(seeds))
+        return {"threshold": 7.0, "rule": "a test", "trigram_perplexity": 9.0}
+
+    monkeypatch.setattr(calibrate, "run_calibration", instant)
+
+
+def test_other_seeds_need_another_out_before_any_training(tmp_path, monkeypatch, capsys):
+    course_folder(tmp_path, monkeypatch)  # CALIBRATION_SEEDS (0,)
+    cfg = load_config()
+    seen: list = []
+    fake_calibration(monkeypatch, seen)
+    for out in (None, cfg.calibration_path.parent):
+        with pytest.raises(UserError, match=r"--seeds 5,6 are not CALIBRATION_SEEDS \[0\].*pass --out elsewhere"):
+            main_calibrate(seeds=(5, 6), out=out)
+    assert not seen and not cfg.calibration_path.exists()
+    assert main_calibrate(seeds=(5, 6), out=tmp_path / "seeds-5-6.json") == 0
+    assert seen == [(5, 6)] and json.loads((tmp_path / "seeds-5-6.json").read_text())["threshold"] == 7.0
+    assert main_calibrate(seeds=(0,)) == 0 and cfg.calibration_path.is_file()  # the configured seeds, written in place
+
+
+def test_a_calibration_that_cannot_be_written_is_kept_elsewhere(tmp_path, monkeypatch, capsys):
+    course_folder(tmp_path, monkeypatch)
+    cfg = load_config()
+    fake_calibration(monkeypatch, [])
+    kept = tmp_path / "tmp"
+    kept.mkdir()
+    monkeypatch.setattr(calibrate.tempfile, "tempdir", str(kept))
+
+    def full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(calibrate, "atomic_write", full)
+    assert main_calibrate() == 1
+    err = capsys.readouterr().err
+    copy = next(kept.glob("calibration-*.json"))
+    assert f"cannot write {cfg.calibration_path} (No space left on device)" in err and str(copy) in err
+    assert json.loads(copy.read_text())["threshold"] == 7.0 and not cfg.calibration_path.exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course.authoring import release as release_module
 from course.authoring.execute import execute_notebook
 from course.authoring.release import build_release, main_release
 from course.config import load_config
@@ -119,6 +120,19 @@ def test_release_writes_a_missing_release(repo_copy, capsys):
     assert main_release(config=repo_copy) == 0
     assert "updated" in capsys.readouterr().out
     assert repo_copy.release_notebook.read_bytes() == CFG.release_notebook.read_bytes()
+
+
+def test_release_writes_nothing_when_another_file_of_it_cannot_be_built(repo_copy, monkeypatch, capsys):
+    folder = repo_copy.release_notebook.parent
+    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    nb = nbformat.read(str(repo_copy.release_notebook), as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A new last cell.", id="md-new"))
+    monkeypatch.setattr(release_module, "build_release", lambda cfg: nbformat.writes(nb) + "\n")
+    (repo_copy.root / "requirements.lock").write_text("torch>=2\n", encoding="utf-8")  # constraints.txt needs it
+    assert main_release(config=repo_copy) == 1
+    err = capsys.readouterr().err
+    assert "course release: requirements.lock, line 1: 'torch>=2' is not an exact pin" in err
+    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before
 
 
 # --- The release runs ---------------------------------------------------------------

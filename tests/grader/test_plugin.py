@@ -42,10 +42,22 @@ def test_internal_error_is_not_blamed_on_the_student(probe):
 '''
 
 
-def make_case(tmp_path: Path, points: str = '{"alpha": 3, "beta": 3}', modes: str = "{}") -> tuple[Path, Path]:
+THRESHOLD_CHECK = '''
+import pytest
+
+@pytest.mark.points(1)
+@pytest.mark.tags("threshold")
+def test_threshold():
+    """The threshold"""
+'''
+
+
+def make_case(tmp_path: Path, points: str = '{"alpha": 3, "beta": 3, "threshold": 1}',
+              modes: str = "{}") -> tuple[Path, Path]:
     checks = tmp_path / "checks"
     checks.mkdir()
     (checks / "test_checks.py").write_text(CHECKS)
+    (checks / "test_threshold.py").write_text(THRESHOLD_CHECK)  # POINTS must give the threshold its points
     config_text = (REPO / "course_config.py").read_text()
     config_text = re.sub(r"POINTS = \{.*?\n\}", f"POINTS = {points}", config_text, flags=re.S)
     config_text = re.sub(r"EXERCISES = \{.*?\n\}", f"EXERCISES = {modes}", config_text, flags=re.S)
@@ -76,7 +88,7 @@ def test_report_carries_points_tags_names_and_messages(tmp_path):
     proc, report = run(tmp_path, *make_case(tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     by_name = {r["name"]: r for r in report}
-    assert set(by_name) == {"Alpha answers one", "Alpha answers two", "Beta runs", "Beta internals"}
+    assert set(by_name) == {"Alpha answers one", "Alpha answers two", "Beta runs", "Beta internals", "The threshold"}
     assert by_name["Alpha answers one"]["passed"] and by_name["Alpha answers one"]["points"] == 2
     assert by_name["Alpha answers two"]["tags"] == ["alpha", "beta"]
     assert by_name["Alpha answers two"]["message"] == "x should be 2 for this input"
@@ -94,7 +106,7 @@ def test_no_check_source_or_reference_leaks_into_messages(tmp_path):
 
 
 def test_points_must_add_up_to_the_configured_totals(tmp_path):
-    proc, report = run(tmp_path, *make_case(tmp_path, points='{"alpha": 3, "beta": 4}'))
+    proc, report = run(tmp_path, *make_case(tmp_path, points='{"alpha": 3, "beta": 4, "threshold": 1}'))
     assert proc.returncode != 0 and proc.returncode != 1
     assert "beta: checks 3 vs config 4" in proc.stdout + proc.stderr
     assert report == []
@@ -104,16 +116,17 @@ def test_given_exercises_lose_their_checks_and_optional_ones_report_for_no_point
     proc, report = run(tmp_path, *make_case(tmp_path, modes='{"alpha": "optional", "beta": "given"}'))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     by_name = {r["name"]: r for r in report}
-    assert set(by_name) == {"Alpha answers one", "Alpha answers two"}, "beta's checks are deselected"
-    assert [(r["points"], r["weight"], r["mode"]) for r in report] == [(0, 2, "optional"), (0, 1, "optional")]
+    assert set(by_name) == {"Alpha answers one", "Alpha answers two", "The threshold"}, "beta's are deselected"
+    assert [(r["points"], r["weight"], r["mode"]) for r in report if r["name"] != "The threshold"] == [
+        (0, 2, "optional"), (0, 1, "optional")]
     assert by_name["Alpha answers two"]["message"] == "x should be 2 for this input"  # still reported
     # context.json's split wins over the configuration's (the grader writes the one it assembled for)
     checks, data = tmp_path / "checks", tmp_path / "data"
     context = json.loads((data / "context.json").read_text())
     (data / "context.json").write_text(json.dumps({**context, "modes": {"alpha": "graded", "beta": "graded"}}))
     _, report = run(tmp_path, checks, data)
-    assert sorted((r["points"], r["mode"]) for r in report) == [(1, "graded"), (1, "graded"), (2, "graded"),
-                                                                 (2, "graded")]
+    assert sorted((r["points"], r["mode"]) for r in report) == [(1, "graded"), (1, "graded"), (1, "graded"),
+                                                                 (2, "graded"), (2, "graded")]
 
 
 def test_checks_without_markers_are_refused(tmp_path):
