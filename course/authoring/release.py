@@ -22,7 +22,7 @@ from course.authoring.vendor import selfcheck_cell_source
 from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
 from course.errors import UserError
-from course.grader.calibration import check_calibration
+from course.grader.calibration import load_calibration
 from course.grader.lab import lab_module
 from course.modes import GIVEN, OPTIONAL, apply_modes
 from course.platforms.classroom import ClassroomError, stale_student_files, student_files
@@ -218,7 +218,7 @@ def add_threshold_section(job: ReleaseJob) -> None:
     lab = lab_module(cfg, "threshold")
     record = read_calibration_record(cfg)
     try:
-        check_calibration(cfg, load_course_corpus(cfg))
+        load_calibration(cfg, load_course_corpus(cfg))
     except UserError as exc:  # the release still says what the calibration says; grading will refuse it
         job.warnings.append(f"warning: the release states a stale calibration: {exc}")
     notes = {v.name: v.note for v in lab_module(cfg, "variants").FAMILY}

@@ -16,7 +16,7 @@ from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
 from course.errors import UserError
 from course.grader import probing
-from course.grader.calibration import check_calibration
+from course.grader.calibration import load_calibration
 from course.grader.grade import course_digest, grade_batch
 from course.grader.isolation import IsolationLevel, level_name
 from course.grader.lab import load_lab
@@ -35,7 +35,7 @@ def build_context(cfg: CourseConfig, out: Path, threshold: bool = True, checks: 
     """
     corpus = load_course_corpus(cfg)
     lab = load_lab(cfg)
-    calibration = check_calibration(cfg, corpus) if threshold else None
+    calibration = load_calibration(cfg, corpus) if threshold else None
     level = probing.require_isolation(IsolationLevel.BWRAP) if require_isolation else probing.probe_isolation()
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(

@@ -112,10 +112,3 @@ def load_calibration(cfg: CourseConfig, corpus: Corpus) -> Calibration:
         raise CalibrationError(f"{path} chose {recipe.label()}, which is not a candidate of THRESHOLD_CANDIDATES: "
                                "run `course calibrate`.")
     return Calibration(record, recipe, float(record["threshold"]))
-
-
-
-
-def check_calibration(cfg: CourseConfig, corpus: Corpus) -> Calibration:
-    """Raise CalibrationError unless calibration.json matches this course; returns it (see ``load_calibration``)."""
-    return load_calibration(cfg, corpus)

@@ -18,7 +18,7 @@ from course.authoring.calibrate import main_calibrate, trigram_perplexity
 from course.config import Recipe, load_config
 from course.corpus import load_course_corpus
 from course.errors import UserError
-from course.grader.calibration import CalibrationError, check_calibration, family_digest
+from course.grader.calibration import CalibrationError, family_digest, load_calibration
 
 REPO = Path(__file__).resolve().parents[2]
 # A small family: the reference and a correct alternative, a bug that stops all learning, one that learns anyway.
@@ -49,7 +49,7 @@ def small_calibration(tmp_path_factory) -> tuple[Path, dict]:
         folder = course_folder(tmp_path_factory.mktemp("course"), mp)
         assert main_calibrate() == 0
         record = json.loads(load_config().calibration_path.read_text())
-        check_calibration(load_config(), load_course_corpus(load_config()))  # grading accepts it
+        load_calibration(load_config(), load_course_corpus(load_config()))  # grading accepts it
     return folder, record
 
 
@@ -186,16 +186,16 @@ def test_grading_refuses_a_calibration_made_for_something_else(course_dir, chang
     cfg = load_config()
     write_record(cfg, **changes)
     with pytest.raises(CalibrationError, match=re.escape(phrase)) as info:
-        check_calibration(cfg, load_course_corpus(cfg))
+        load_calibration(cfg, load_course_corpus(cfg))
     assert "run `course calibrate`" in str(info.value)
 
 
 def test_grading_refuses_without_a_calibration_and_reads_the_recipe(course_dir):
     cfg = load_config()
     with pytest.raises(CalibrationError, match="No threshold calibration .* run `course calibrate`"):
-        check_calibration(cfg, load_course_corpus(cfg))
+        load_calibration(cfg, load_course_corpus(cfg))
     write_record(cfg)
-    calibration = check_calibration(cfg, load_course_corpus(cfg))
+    calibration = load_calibration(cfg, load_course_corpus(cfg))
     assert calibration.recipe == Recipe(1e-2, 8, 50) and calibration.threshold == 5.0
 
 
@@ -211,7 +211,7 @@ def test_the_families_digest_follows_the_sources_the_training_runs(course_dir, m
 
 def test_the_committed_calibration_matches_the_configuration_and_its_own_table():
     cfg = load_config(REPO / "course_config.py")
-    calibration = check_calibration(cfg, load_course_corpus(cfg))
+    calibration = load_calibration(cfg, load_course_corpus(cfg))
     record, recipe = calibration.record, calibration.recipe.as_dict()
     assert set(record["families"]["correct"]) == {v.name for v in va.FAMILY if v.family == va.CORRECT}
     correct, broken = runs_at(record, recipe, "correct"), runs_at(record, recipe, "broken")
