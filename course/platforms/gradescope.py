@@ -4,8 +4,9 @@ from __future__ import annotations
 import base64
 import html
 import json
-import re
+import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -20,12 +21,12 @@ from course.config import CourseConfig, load_config
 from course.corpus import load_course_corpus
 from course.errors import UserError
 from course.grader.batch import grade_submissions
-from course.grader.calibration import check_calibration
+from course.grader.calibration import load_calibration
 from course.grader.lab import load_lab
 from course.grader.results import atomic_write
 from course.grader.submission import Submission, anonymous_id, safe_id
 from course.grader.training_plot import PLOT_NAME
-from course.lock import LOCK_FILE, LockError, read_lock
+from course.lock import LOCK_FILE, LockError, canonical, read_lock
 from course.lock import pinned_requirements as _pinned
 from course.platforms.lms import GRADESCOPE, course_zone, iso_time, parse_time
 
@@ -50,8 +51,9 @@ SETUP_SH = r"""#!/usr/bin/env bash
 #     Ubuntu 22.04 and 3.12 on 24.04, so unless a python3.11 is on PATH, uv (from PyPI) downloads
 #     CPython $COURSE_PYTHON_VERSION into $AUTOGRADER_ROOT/python; apt's python3.11 is the fallback;
 #  3. a venv at $AUTOGRADER_ROOT/venv with the pinned dependencies, installed through requirements.lock;
-#  4. $AUTOGRADER_ROOT/source (solution notebook, hidden checks, corpus) made readable by root only: the
-#     grader runs as root and the submission's worker as nobody, which keeps the venv and Python readable.
+#  4. $AUTOGRADER_ROOT/source (solution notebook, hidden checks, corpus) and the interpreter's pydoc_data
+#     (the default corpus's origin) made readable by root only: the grader runs as root and the submission's
+#     worker as nobody, which keeps the venv and the rest of Python readable.
 # Settings (environment variables):
 #   AUTOGRADER_ROOT            default /autograder
 #   COURSE_VENV                the venv (default $AUTOGRADER_ROOT/venv)
@@ -98,8 +100,6 @@ provision_python() {  # sets PYTHON to a CPython 3.11 that this script installed
         export UV_PYTHON_INSTALL_DIR="$ROOT/python" UV_PYTHON_PREFERENCE=only-managed
         "$uv" python install "$PYTHON_VERSION"
         PYTHON="$("$uv" python find "$PYTHON_VERSION")"
-        # This interpreter's own pydoc_data is the default corpus, held-out text included.
-        chmod -R go-rwx "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/pydoc_data"
         say "provisioned $PYTHON with uv $UV_VERSION"
     elif apt_install python3.11 python3.11-venv; then
         PYTHON=/usr/bin/python3.11
@@ -152,6 +152,12 @@ chmod -R a+rX "$VENV"
 # 4. Only root reads what grading reads; the worker runs as nobody.
 [ "$(id -u)" = 0 ] && chown -R 0:0 "$SOURCE"
 chmod -R go-rwx "$SOURCE"
+# The pydoc_data of the venv's Python (whichever $PYTHON built it) is the default corpus, held-out text included.
+PYDOC_DATA="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')/pydoc_data"
+if ! chmod -R go-rwx "$PYDOC_DATA"; then
+    [ "$(id -u)" = 0 ] && fail "cannot make $PYDOC_DATA readable by root only"
+    say "warning: $PYDOC_DATA stays readable by everyone (run setup.sh as root to lock it away)"
+fi
 "$VENV/bin/python" -c 'import sys, torch; print("setup.sh: ready: Python", sys.version.split()[0], "torch",
       torch.__version__)'
 """
@@ -217,7 +223,7 @@ def locked_requirements(root: Path) -> tuple[list[str], str]:
         raise BundleError(str(exc)) from None
     for dep in deps:
         name, version = dep.split("==", 1)
-        locked = lock.get(re.sub(r"[-_.]+", "-", name.strip()).lower(), "")
+        locked = lock.get(canonical(name.strip()), "")
         if locked.split("==", 1)[-1].split("+")[0] != version.strip():
             raise BundleError(f"{LOCK_FILE} pins {locked or 'nothing'} for {dep} of pyproject.toml: run `make lock`.")
     return deps, (root / LOCK_FILE).read_text(encoding="utf-8")
@@ -257,7 +263,7 @@ def bundle_files(cfg: CourseConfig) -> list[tuple[Path, str]]:
 def check_gradable(cfg: CourseConfig) -> None:
     """Refuse to bundle an autograder that could not grade: broken lab files or no valid calibration."""
     try:
-        check_calibration(cfg, load_course_corpus(cfg))
+        load_calibration(cfg, load_course_corpus(cfg))
         load_lab(cfg)
     except UserError as exc:
         raise BundleError(f"{exc} (the bundle would fail every submission).") from None
@@ -320,16 +326,35 @@ def main_gradescope(out: Path) -> int:
 # --- grading on Gradescope ----------------------------------------------------------
 
 
+def _linked(folder: Path, path: Path) -> bool:
+    """Whether ``path``, or a folder between ``folder`` and it, is a symbolic link."""
+    parts = path.relative_to(folder).parts
+    return any(folder.joinpath(*parts[:i]).is_symlink() for i in range(1, len(parts) + 1))
+
+
 def pick_notebook(folder: Path, name: str) -> tuple[Path | None, str]:
     """The submitted notebook to grade, or None and a message for the student.
 
     Hidden folders (a GitHub upload's .github/) and checkpoints are ignored; a file
-    named like the lab's notebook wins over other notebooks.
+    named like the lab's notebook wins over other notebooks. A symbolic link is never
+    followed: a notebook that is one rejects the submission (it could point at the solution).
+
+    Args:
+        folder: Gradescope's submission folder.
+        name: the lab's notebook file name.
+
+    Returns:
+        (the notebook, "") or (None, what the student should upload instead).
     """
-    found = sorted(
+    entries = sorted(
         p for p in folder.rglob("*.ipynb")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    ) if folder.is_dir() else []
+        if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ) if folder.is_dir() and not folder.is_symlink() else []
+    links = [p.relative_to(folder).as_posix() for p in entries if _linked(folder, p)]
+    if links:
+        return None, (f"Your submission's {', '.join(links)} is a symbolic link, not a notebook file: "
+                      f"upload the {name} file itself.")
+    found = [p for p in entries if p.is_file()]
     named = [p for p in found if p.name == name]
     if len(named) == 1:
         return named[0], ""
@@ -339,6 +364,20 @@ def pick_notebook(folder: Path, name: str) -> tuple[Path | None, str]:
         return None, f"No notebook was found in your submission: upload your {name}."
     listed = ", ".join(p.relative_to(folder).as_posix() for p in found)
     return None, f"Your submission holds several notebooks ({listed}); upload only your {name}."
+
+
+def copy_regular_file(source: Path, dest: Path) -> None:
+    """Copy ``source`` to ``dest`` without following a symbolic link in its last part.
+
+    Raises:
+        OSError: ``source`` is a symbolic link (ELOOP) or not a regular file.
+    """
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as src:
+        if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+            raise OSError(f"{source} is not a regular file: it is not copied")
+        with open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
 
 
 def failure_results(message: str, seconds: float, status: str = "error") -> dict[str, Any]:
@@ -446,8 +485,12 @@ def gradescope_identity(root: Path, notebook: Path, tz_name: str) -> Submission:
 def run_autograder(root: Path) -> int:
     """Grade ``root/submission`` as the student ``root/submission_metadata.json`` names, into ``root/results``.
 
+    Args:
+        root: Gradescope's /autograder.
+
     Returns:
-        0 when results.json was written from a grading run; 1 when it reports a grader failure.
+        0 when results.json was written from a grading run, or rejects the submission without running
+        the grader (no notebook, several, a symbolic link); 1 when it reports a grader failure.
     """
     started = time.monotonic()
     target = root / "results" / "results.json"
@@ -464,7 +507,7 @@ def run_autograder(root: Path) -> int:
         with tempfile.TemporaryDirectory(prefix="gradescope-") as tmp:
             inbox, out = Path(tmp) / "submission", Path(tmp) / "graded"
             inbox.mkdir()
-            shutil.copyfile(notebook, inbox / cfg.notebook)
+            copy_regular_file(notebook, inbox / cfg.notebook)
             sub = gradescope_identity(root, inbox / cfg.notebook, cfg.timezone)
             print(f"run_autograder: grading {sub.name or 'an unnamed student'} (student id {sub.student_id})")
             console = Console(file=sys.stdout, width=120)

@@ -7,7 +7,9 @@ from typing import Any
 
 # For an item (a check, or an exercise: the sum of its checks) and the n graded submissions that ran it:
 #
-# * difficulty p = the share of submissions with full marks on the item;
+# * difficulty p = the share of submissions with full marks on the item. A check worth 0 points (a
+#   homework check: extra_data {"mode": "optional"}) has no marks to be full: it counts as passed when
+#   its status is "passed", and its score fraction is 1 or 0 accordingly;
 # * discrimination r = the Pearson correlation, over the submissions, of the item's score with the
 #   rest score (the total autograded score minus the item's own points). For a check, scored 0 or
 #   full, this is the point-biserial correlation r_pb = (M1 - M0) / s * sqrt(p (1 - p)), with M1 and
@@ -38,7 +40,7 @@ class Item:
         name: the check's name, or the exercise's.
         points: the item's maximum points.
         n: graded submissions that ran it.
-        full: of those, how many got full marks.
+        full: of those, how many got full marks (passed it, for a 0-point item).
         mean_fraction: mean of score / points.
         r: discrimination (correlation with the rest score), None when undefined.
         d: upper-lower index, None with fewer than 2 submissions.
@@ -131,14 +133,22 @@ def graded(results: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]
             if r.get("extra_data", {}).get("status", "graded") == "graded" and r.get("tests")}
 
 
-def _item(kind: str, exercise: str, name: str, scores: dict[str, tuple[float, float]],
-          totals: dict[str, float]) -> Item:
-    """Item statistics from student -> (score, points) and student -> total score."""
+Score = tuple[float, float, bool]  # (score, points, passed) of one submission on one item
+
+
+def passed(test: dict[str, Any]) -> bool:
+    """Whether a results.json test got full marks; a 0-point (homework) check, whether its status is passed."""
+    score, points = float(test.get("score", 0.0)), float(test.get("max_score", 0.0))
+    return test.get("status") == "passed" if points == 0 else score >= points - 1e-9
+
+
+def _item(kind: str, exercise: str, name: str, scores: dict[str, Score], totals: dict[str, float]) -> Item:
+    """Item statistics from student -> (score, points, passed) and student -> total score."""
     ids = sorted(scores)
-    points = max(p for _, p in scores.values())
-    frac = [scores[s][0] / scores[s][1] if scores[s][1] else 1.0 for s in ids]
+    points = max(p for _, p, _ in scores.values())
+    frac = [score / top if top else float(ok) for score, top, ok in (scores[s] for s in ids)]
     rest = [totals[s] - scores[s][0] for s in ids]
-    full = sum(scores[s][0] >= scores[s][1] - 1e-9 for s in ids)
+    full = sum(scores[s][2] for s in ids)
     item = Item(kind, exercise, name, points, len(ids), full, sum(frac) / len(ids),
                 pearson(frac, rest), upper_lower(frac, rest))
     if item.full == item.n:
@@ -162,15 +172,15 @@ def analyse(results: dict[str, dict[str, Any]], exercise_order: list[str] = ()) 
     """
     tests = graded(results)
     totals = {sid: sum(float(t.get("score", 0.0)) for t in ts) for sid, ts in tests.items()}
-    checks: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    exercises: dict[str, dict[str, tuple[float, float]]] = {}
+    checks: dict[tuple[str, str], dict[str, Score]] = {}
+    exercises: dict[str, dict[str, Score]] = {}
     for sid, ts in tests.items():
         for t in ts:
             exercise = t["tags"][0] if t.get("tags") else "other"
-            score, points = float(t.get("score", 0.0)), float(t.get("max_score", 0.0))
-            checks.setdefault((exercise, t["name"]), {})[sid] = (score, points)
-            got, top = exercises.setdefault(exercise, {}).get(sid, (0.0, 0.0))
-            exercises[exercise][sid] = (got + score, top + points)
+            score, points, ok = float(t.get("score", 0.0)), float(t.get("max_score", 0.0)), passed(t)
+            checks.setdefault((exercise, t["name"]), {})[sid] = (score, points, ok)
+            got, top, all_ok = exercises.setdefault(exercise, {}).get(sid, (0.0, 0.0, True))
+            exercises[exercise][sid] = (got + score, top + points, all_ok and ok)
     order = list(dict.fromkeys([*exercise_order, *exercises]))
     ex_items = [_item("exercise", e, e, exercises[e], totals) for e in order if e in exercises]
     check_items = [_item("check", e, name, scores, totals) for (e, name), scores in checks.items()]

@@ -39,10 +39,10 @@ from course.config import CourseConfig, load_config
 from course.errors import UserError
 from course.grader.results import SUBMITTED_COPY, atomic_write
 from course.modes import apply_modes, has_checks
+from course.platforms.lms import NBGRADER_TIMESTAMP  # nbgrader's record of when a submission was made
+from course.student.notebook import TEST_PREFIX  # visible test cells: grade_id test_<exercise>
 
-TEST_PREFIX = "test_"  # visible test cells: grade_id test_<exercise>
 CONFIG_FILE = "nbgrader_config.py"
-TIMESTAMP_FILE = "timestamp.txt"  # nbgrader's record of when a submission was made
 
 
 class ExportError(RuntimeError):
@@ -273,7 +273,7 @@ def write_grades(gb: Gradebook, notebook: str, cfg: CourseConfig, graded: Graded
 
 
 def _stamp(folder: Path) -> str | None:
-    path = folder / TIMESTAMP_FILE
+    path = folder / NBGRADER_TIMESTAMP
     return path.read_text(encoding="utf-8", errors="replace").strip() if path.is_file() else None
 
 
@@ -307,15 +307,15 @@ def copy_for_formgrader(coursedir: CourseDirectory, cfg: CourseConfig, graded: G
         submitted.mkdir(parents=True)
         shutil.copyfile(kept, submitted / cfg.notebook)
         if graded.timestamp:
-            (submitted / TIMESTAMP_FILE).write_text(graded.timestamp + "\n", encoding="utf-8")
+            (submitted / NBGRADER_TIMESTAMP).write_text(graded.timestamp + "\n", encoding="utf-8")
         copied = True
     if not (submitted / cfg.notebook).is_file():
         return copied, ""
     stamp = _stamp(submitted)
     warning = ""
     if graded.timestamp and stamp is not None and not _same_time(stamp, graded.timestamp):
-        warning = (f"{submitted / TIMESTAMP_FILE} says {stamp} but the graded submission is from {graded.timestamp}: "
-                   "formgrader lists it as not autograded until they agree")
+        warning = (f"{submitted / NBGRADER_TIMESTAMP} says {stamp} but the graded submission is from "
+                   f"{graded.timestamp}: formgrader lists it as not autograded until they agree")
     current = (autograded / cfg.notebook).is_file() and _same_time(_stamp(autograded), stamp)
     if not current:  # as nbgrader's autograde does: the submitted folder, timestamp.txt included
         shutil.copytree(submitted, autograded, dirs_exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,7 @@ def read_answers(folder: Path, cfg: CourseConfig | None = None, progress: Progre
         UserError: the folder holds neither.
     """
     cfg = cfg or load_config()
+    folder = Path(os.path.abspath(folder))  # as discover() gives the notebooks' paths, for relative_to below
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder: pass a `course grade --out` folder or a folder of notebooks.")
     ids, given = lab_cells(cfg)

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import selfcheck
 from .contract import Contract
-from .notebook import grade_id
+from .notebook import NotebookError, grade_id, read_notebook
 
 TESTS_FILE = "visible_tests.json"  # the released visible test cells, beside the package
 CONTRACT_FILE = "contract.json"  # the lab's contract, beside the package
@@ -44,21 +44,32 @@ def restore_tests(nb: dict[str, Any], tests: list[dict[str, Any]]) -> list[str]:
 def run_public_checks(notebook: Path, tests_file: Path, contract: Contract) -> dict[str, Any]:
     """Run the self-check (setup, answers, released visible tests) on a student's notebook.
 
+    The notebook is read as the grader reads it (``read_notebook``, under the contract's limits): a file the
+    grader refuses (a symbolic link, too large, not a notebook) is not copied, and the self-check says why.
+
+    Args:
+        notebook: the student's notebook.
+        tests_file: visible_tests.json (the released visible test cells).
+        contract: the lab's contract.
+
     Returns:
-        ``{"problems": [...], "exercises": {exercise: {"passed", "points", "status", "message"}}}``.
+        ``{"problems": [...], "exercises": {exercise: {"passed", "points", "status", "message"}},
+        "report": the self-check's text for the student}``.
     """
     tests = json.loads(tests_file.read_text(encoding="utf-8"))["tests"]
     missing: list[str] = []
+    limits = contract.limits
     with tempfile.TemporaryDirectory(prefix="classroom-") as tmp:
         path = notebook
         try:
-            nb = json.loads(notebook.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            nb = None  # the self-check reports why the file is unreadable
-        if isinstance(nb, dict) and isinstance(nb.get("cells"), list):
+            nb = read_notebook(notebook, limits.max_notebook_bytes, limits.max_cells)
+        except (NotebookError, OSError):
+            nb = None  # the self-check reads the file itself and reports why it is refused
+        if nb is not None:
             missing = restore_tests(nb, tests)
             path = Path(tmp) / notebook.name
-            path.write_text(json.dumps(nb), encoding="utf-8")
+            # compact UTF-8: the copy is no larger than the file the grader would read
+            path.write_text(json.dumps(nb, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
         report = selfcheck.check_notebook(path, contract)
     report.path = notebook
     found = {e.name: e for e in report.exercises}
@@ -120,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "verdict":
         return verdict(Path(args.results), args.exercise)
+    Path(args.out).unlink(missing_ok=True)  # a stale or committed results file must not outlive a failed run
     tests, contract = HERE / TESTS_FILE, HERE / CONTRACT_FILE
     for path in (tests, contract):
         if not path.is_file():

@@ -45,6 +45,10 @@ PASSED, NOT_DONE, FAILED, ERROR, TIMEOUT, MEMORY, NOT_RUN, NOT_TESTED, MISSING =
 )
 
 
+UNREADABLE_CELL = ("the answer cell cannot be read: its code nests too deeply for Python's parser (it runs out of "
+                   "memory or recursion depth); write it with simpler, flatter expressions")
+
+
 class Problem(NamedTuple):
     """Something the student should fix ("error") or look at ("warning")."""
 
@@ -265,6 +269,13 @@ def _compare(name, expected, found):
 def check_definition(gid, source, expected):
     """'' when the answer cell defines ``gid`` with the signature ``expected``, else what is wrong (never runs it)."""
     try:
+        return _definition(gid, source, expected)
+    except (MemoryError, RecursionError):  # a pathological cell: Python's parser or ast.unparse gives up on it
+        return UNREADABLE_CELL
+
+
+def _definition(gid, source, expected):
+    try:
         tree = ast.parse(_python_only(source))
     except SyntaxError as exc:
         return f"syntax error on line {exc.lineno} of the answer cell: {exc.msg}"
@@ -305,7 +316,7 @@ def _python_only(source):
     try:
         ast.parse(source)
         return source
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # check_definition reports the last two
         pass
     lines = []
     for line in source.splitlines():

@@ -1,6 +1,7 @@
 """GitHub Classroom workflow of the student template, its visible-test runner, and the instructor CI."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from course.lock import canonical, read_lock
 from course.modes import GIVEN, OPTIONAL
 from course.platforms import classroom
 from course.student import classroom as runner
+from course.student.contract import Contract
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,6 +62,12 @@ def test_student_workflow_structure(workflow, cfg):
     assert steps[3]["run"].startswith(f"python {classroom.ENTRY} run {cfg.notebook}")
     graders = [s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-command-grader@")]
     reporter = steps[-1]
+    # A failed run (traceback, exit 2, timeout) must still be scored: the checks and the reporter run after it,
+    # though not when it never ran (the install failed) or the workflow was cancelled.
+    assert steps[3]["id"] == classroom.RUN_STEP and "continue-on-error" not in steps[3]
+    assert steps[4:] == graders + [reporter]
+    assert {s["if"] for s in steps[4:]} == {f"!cancelled() && steps.{classroom.RUN_STEP}.outcome != 'skipped'"}
+    assert all("if" not in s for s in steps[:4])
     assert reporter["uses"].startswith("classroom-resources/autograding-grading-reporter@")
     ids = [g["id"] for g in graders]
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[a-z_][a-z0-9_]*", i) for i in ids)
@@ -233,6 +241,43 @@ def test_runner_scores_visible_tests_one_exercise_at_a_time(tmp_path, cfg, workf
     assert {e for e, p in points.items() if p is None} == {"MyRNN", "rnn_output_shapes"}
     results = json.loads((repo / runner.RESULTS_FILE).read_text())
     assert "batch_first=False puts seq_len first" in results["exercises"]["rnn_output_shapes"]["message"]
+
+
+def test_a_failed_run_scores_nothing_even_beside_a_committed_results_file(tmp_path, cfg, workflow):
+    repo = tmp_path / "student"
+    classroom.write_student_workflow(repo, cfg)
+    (repo / cfg.notebook).write_bytes(cfg.source_notebook.read_bytes())
+    run, checks = workflow_commands(workflow)
+    forged = {e: {"passed": True, "points": 1, "status": "passed", "message": ""} for e in checks}
+    (repo / runner.RESULTS_FILE).write_text(json.dumps({"problems": [], "exercises": forged}))
+    (repo / classroom.RUNNER_DIR / runner.TESTS_FILE).unlink()  # the run step fails with exit 2
+    proc = subprocess.run(run, shell=True, cwd=repo, env=command_env(tmp_path / "home"), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "the instructor must publish the release again" in proc.stderr
+    assert not (repo / runner.RESULTS_FILE).exists()
+    for command in checks.values():  # the checks still run (the workflow's `if`) and score nothing
+        check = subprocess.run(command, shell=True, cwd=repo, env=command_env(tmp_path / "home"),
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 1 and "did not run" in check.stdout and check.stderr == ""
+
+
+def test_runner_refuses_what_the_grader_refuses(tmp_path, cfg):
+    """A link to another notebook, or a file over the byte cap, is refused unread, as by the grader: nothing runs."""
+    repo = tmp_path / "student"
+    classroom.write_student_workflow(repo, cfg)
+    here = repo / classroom.RUNNER_DIR
+    contract = Contract.load(here / runner.CONTRACT_FILE)
+    solution = tmp_path / "elsewhere.ipynb"
+    solution.write_bytes(cfg.source_notebook.read_bytes())
+    (repo / cfg.notebook).symlink_to(solution)
+    capped = dataclasses.replace(contract, limits=dataclasses.replace(
+        contract.limits, max_notebook_bytes=solution.stat().st_size - 1))  # its compact copy would fit
+    for notebook, used, said in ((repo / cfg.notebook, contract, "is a symbolic link"),
+                                 (solution, capped, "Clear the outputs")):
+        results = runner.run_public_checks(notebook, here / runner.TESTS_FILE, used)
+        assert {e["status"] for e in results["exercises"].values()} == {"not run"}
+        assert not any(e["passed"] for e in results["exercises"].values())
+        assert any(said in p for p in results["problems"]), results["problems"]
 
 
 def test_verdict_without_results(tmp_path, capsys):

@@ -196,6 +196,29 @@ def test_pick_notebook(tmp_path):
     assert pick_notebook(sub, "lab_rnn.ipynb") == (sub / "lab_rnn.ipynb", "")
 
 
+def test_a_symlinked_notebook_is_rejected_never_followed(tmp_path, monkeypatch):
+    """A link to the bundle's solution notebook must not be graded, nor copied, as the student's work."""
+    cfg = load_config()
+    root = tmp_path / "autograder"
+    solution = root / "source" / BUNDLE_REPO / "source" / cfg.assignment / cfg.notebook
+    solution.parent.mkdir(parents=True)
+    shutil.copyfile(cfg.source_notebook, solution)
+    sub = root / "submission"
+    sub.mkdir()
+    (sub / "work").symlink_to(solution.parent)  # a linked folder is not searched
+    assert pick_notebook(sub, cfg.notebook)[0] is None
+    (sub / cfg.notebook).symlink_to(solution)
+    monkeypatch.setattr(gradescope, "grade_submissions", lambda *args, **kwargs: pytest.fail("a link was graded"))
+    assert gradescope.run_autograder(root) == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert_gradescope_results(results)
+    assert results["score"] == 0 and results["extra_data"]["status"] == "rejected"
+    assert f"{cfg.notebook} is a symbolic link" in results["output"]
+    with pytest.raises(OSError):
+        gradescope.copy_regular_file(sub / cfg.notebook, tmp_path / "copy.ipynb")
+    assert not (tmp_path / "copy.ipynb").exists()
+
+
 # --- failure paths: a results.json whatever happens -------------------------------------
 
 
@@ -387,6 +410,18 @@ def as_nobody_can_read(python: Path, paths: list[Path]) -> dict[str, bool]:
 
 
 @pytest.fixture
+def stand_in_pydoc_data():
+    """The stand-in interpreter's pydoc_data, which setup.sh locks away from nobody: its modes are put back after."""
+    code = "import sysconfig; print(sysconfig.get_paths()['stdlib'])"
+    stdlib = subprocess.run([str(stand_in_python()), "-c", code], capture_output=True, text=True, check=True)
+    pydoc = Path(stdlib.stdout.strip()) / "pydoc_data"
+    modes = {p: p.stat().st_mode & 0o7777 for p in [pydoc, *pydoc.rglob("*")]} if pydoc.is_dir() else {}
+    yield pydoc
+    for path, mode in modes.items():
+        path.chmod(mode)
+
+
+@pytest.fixture
 def autograder_root():
     """/autograder as Gradescope lays it out: a world-traversable folder (tmp_path's parents are root-only)."""
     root = Path(tempfile.mkdtemp(prefix="autograder-", dir="/tmp"))
@@ -398,7 +433,7 @@ def autograder_root():
 
 
 @pytest.mark.slow
-def test_bundle_end_to_end(tmp_path, autograder_root):
+def test_bundle_end_to_end(tmp_path, autograder_root, stand_in_pydoc_data):
     """The bundle on an image whose python3 is not 3.11: setup.sh provisions 3.11, installs through the lock,
     locks the source away from nobody; run_autograder then grades three notebooks."""
     cfg = load_config()
@@ -454,6 +489,7 @@ def test_bundle_end_to_end(tmp_path, autograder_root):
         # The worker's uid reads none of the bundle, yet still runs the venv (torch included).
         assert not any(as_nobody_can_read(venv_python, secrets).values())
         assert not any(as_nobody_can_read(venv_python, [root / "source" / "requirements.lock"]).values())
+        assert not any(as_nobody_can_read(venv_python, [stand_in_pydoc_data / "topics.py"]).values())
         proc = subprocess.run([str(venv_python), "-I", "-c", "import torch, numpy; print(torch.__version__)"],
                               user=65534, group=65534, extra_groups=[], cwd="/", capture_output=True, text=True)
         assert proc.returncode == 0 and proc.stdout.startswith("2.13.0"), proc.stderr[-2000:]

@@ -78,6 +78,24 @@ def test_exercise_statistics_match_the_hand_computation():
     assert by_name(exercises)["Z"].flags == ["none_pass", "negative"]
 
 
+def test_a_homework_check_worth_no_points_passes_by_its_status():
+    """Of five, s0..s2 pass the graded g (1 pt) and only s0 the homework h (0 pts): h's difficulty is 1/5."""
+    def homework(student: int) -> dict:
+        g, h = student < 3, student == 0
+        status = lambda ok: "passed" if ok else "failed"
+        tests = [{"name": "g", "score": float(g), "max_score": 1.0, "tags": ["G"], "status": status(g)},
+                 {"name": "h", "score": 0.0, "max_score": 0.0, "tags": ["H"], "status": status(h),
+                  "extra_data": {"mode": "optional", "weight": 1.0}}]
+        return {"score": float(g), "tests": tests, "extra_data": {"status": "graded"}}
+
+    exercises, checks = analyse({f"s{i}": homework(i) for i in range(5)}, ["G", "H"])
+    for h in (by_name(checks)["h"], by_name(exercises)["H"]):
+        assert (h.points, h.n, h.full, h.difficulty, h.mean_fraction, h.flags) == (0.0, 5, 1, 0.2, 0.2, [])
+        # frac [1, 0, 0, 0, 0] against rest [1, 1, 1, 0, 0]: sxy = 0.4, sxx = 0.8, syy = 1.2.
+        assert h.r == pytest.approx(0.4 / math.sqrt(0.8 * 1.2))
+    assert by_name(checks)["g"].difficulty == 0.6
+
+
 def test_rejected_files_and_grader_errors_are_left_out():
     cohort = dict(COHORT, rejected={"score": 0, "tests": [], "extra_data": {"status": "rejected"}},
                   broken=results(0, status="error"))

@@ -191,6 +191,19 @@ def test_a_folder_of_notebooks_ranks_like_the_grading_folder(tmp_path, cohort):
     assert same(found) == same(expected) and found.pairs
 
 
+def test_a_relative_folder_of_notebooks_is_read(tmp_path, monkeypatch):
+    cfg = load_config()
+    release = nbformat.read(str(cfg.release_notebook), as_version=4)
+    (tmp_path / "submitted").mkdir()
+    for sid in ("ana", "ben"):
+        nbformat.write(release, str(tmp_path / "submitted" / f"{sid}.ipynb"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    for folder in (Path("../submitted"), Path("../work/../submitted")):
+        found = read_answers(folder, cfg)
+        assert found.source == "notebooks" and sorted(found.answers) == ["ana", "ben"] and not found.notes
+
+
 def test_not_a_folder_of_answers_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(UserError, match="holds no answers.json and no notebook"):
         read_answers(tmp_path)

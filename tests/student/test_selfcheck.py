@@ -310,6 +310,18 @@ def test_compatible_definitions_are_accepted(gid, source):
     assert sc.check_definition(gid, source, CONTRACT.exercises[gid]) == ""
 
 
+@pytest.mark.parametrize("gid, source", [
+    ("encode", "x = " + "-" * 100_000 + "1\n"),  # overflows the parser's stack: MemoryError
+    ("encode", "x = " + "a." * 20_000 + "b\n"),  # RecursionError while the tree is built
+    ("MyRNN", "class MyRNN(" + "a." * 600 + "Module):\n    pass\n"),  # parses; ast.unparse recurses too deep
+])
+def test_a_cell_too_deep_for_the_parser_is_unreadable_not_a_traceback(tmp_path, gid, source):
+    assert sc._python_only(source) == source  # no magic lines to make inert: the cell as it is
+    assert sc.check_definition(gid, source, CONTRACT.exercises[gid]) == sc.UNREADABLE_CELL
+    report = check(write(tmp_path, set_answer(load_source(), gid, source)), run=False)
+    assert f"`{gid}`: {sc.UNREADABLE_CELL}." in report.errors and report.exit_code() == 1
+
+
 # --- unreadable files ----------------------------------------------------------------------
 
 
