@@ -167,6 +167,7 @@ def test_mutant_loses_points_in_its_exercise_only(name, reports):
         assert any(phrase in m for m in messages), (phrase, messages)
     failed = {c["nodeid"].rsplit("::", 1)[-1] for c in report if not c["passed"]}
     assert mutant.fails_checks <= failed, sorted(mutant.fails_checks - failed)  # doing nothing earns nothing there
+    assert [c["internal"] for c in report if c.get("internal")] == []  # every failure is a diagnosis, no crash
 
 
 def test_every_exercise_has_a_mutant():

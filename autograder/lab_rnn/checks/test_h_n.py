@@ -77,8 +77,8 @@ def top_layer_diagnosis(h_n: np.ndarray, y: np.ndarray, layers: int, bidirection
     if bidirectional and y.shape == h_n[-1].shape and np.allclose(y, h_n[-1]):
         return ("h_n[-1] is only the last layer's BACKWARD direction; for a bidirectional net concatenate "
                 "the last layer's forward state h_n[-2] and backward state h_n[-1]")
-    swapped = np.concatenate([view[-1, 1], view[-1, 0]], -1)
-    if bidirectional and y.shape == (h_n.shape[1], 2 * h_n.shape[2]) and np.allclose(y, swapped):
+    if bidirectional and y.shape == (h_n.shape[1], 2 * h_n.shape[2]) and np.allclose(
+            y, np.concatenate([view[-1, 1], view[-1, 0]], -1)):
         return "forward direction first, then backward"
     first = np.concatenate(list(view[0]), -1)  # [batch, dirs * hidden]
     if layers > 1 and y.shape == first.shape and np.allclose(y, first):
