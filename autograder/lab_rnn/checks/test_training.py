@@ -194,19 +194,24 @@ def test_perplexity_matches_reference(plan, probe, expect):
                         f"{abs(value - expected) / expected:.2g}).{perplexity_diagnosis(model, batches, value)}")
 
 
+def expect_eval_no_grad(expect, resp, symbol: str, why: str) -> None:
+    """Fail unless every call of the grader's model in ``resp`` ran in eval mode without gradients."""
+    calls = calls_of(expect, resp)
+    if not calls:
+        expect.fail(f"{symbol} never called the model.")
+    if any(c.get("training") is not False for c in calls):
+        expect.fail(f"{symbol} should put the model in eval mode (model.eval()) so that dropout is off.")
+    if any(c.get("grad_enabled") is not False for c in calls):
+        expect.fail(f"{symbol} should run the model under torch.no_grad(): {why}.")
+
+
 @pytest.mark.points(1)
 @pytest.mark.tags("perplexity")
 def test_perplexity_eval_no_grad(plan, probe, expect):
     """perplexity runs the model in eval mode, without gradients, and leaves it unchanged"""
     for pid in expect.ids(plan, "perplexity/"):
         resp = probe(pid)
-        calls = calls_of(expect, resp)
-        if not calls:
-            expect.fail("perplexity never called the model.")
-        if any(c.get("training") is not False for c in calls):
-            expect.fail("perplexity should put the model in eval mode (model.eval()) so that dropout is off.")
-        if any(c.get("grad_enabled") is not False for c in calls):
-            expect.fail("perplexity should run under torch.no_grad(): no autograd graph is needed to evaluate.")
+        expect_eval_no_grad(expect, resp, "perplexity", "no autograd graph is needed to evaluate")
         if resp.value.get("params_changed") is not False:
             expect.fail("perplexity changed the model's parameters; it must only evaluate.")
 
@@ -272,13 +277,7 @@ def test_generate_vocabulary(plan, probe, expect):
 def test_generate_eval_no_grad(plan, probe, expect):
     """generate runs the model in eval mode, without gradients"""
     for pid in expect.ids(plan, "generate/greedy/"):
-        calls = calls_of(expect, probe(pid))
-        if not calls:
-            expect.fail("generate never called the model.")
-        if any(c.get("training") is not False for c in calls):
-            expect.fail("generate should put the model in eval mode (model.eval()) so that dropout is off.")
-        if any(c.get("grad_enabled") is not False for c in calls):
-            expect.fail("generate should run the model under torch.no_grad(): sampling needs no autograd graph.")
+        expect_eval_no_grad(expect, probe(pid), "generate", "sampling needs no autograd graph")
 
 
 @pytest.mark.points(1)
