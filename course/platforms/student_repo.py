@@ -102,17 +102,6 @@ def extra_files(cfg: CourseConfig) -> dict[str, bytes]:
     return {README: student_readme(cfg).encode("utf-8"), cfg.corpus_path.name: cfg.corpus_path.read_bytes()}
 
 
-def write_extra_files(dest: Path, cfg: CourseConfig) -> list[Path]:
-    """Write the README and the corpus copy into ``dest`` (release/<assignment>/); returns the files written."""
-    written = []
-    for rel, data in extra_files(cfg).items():
-        path = dest / rel
-        if not path.is_file() or path.read_bytes() != data:
-            path.write_bytes(data)
-        written.append(path)
-    return written
-
-
 def stale_extra_files(dest: Path, cfg: CourseConfig) -> list[str]:
     """Files of extra_files that are missing under ``dest`` or differ (for `course release --check`)."""
     return [rel for rel, data in extra_files(cfg).items()
